@@ -1,0 +1,1 @@
+"""The sklambda prediction service: model runtime, FastAPI app and settings (no Lambda code here)."""

@@ -1,0 +1,244 @@
+"""The FastAPI app factory: routes, validation and error mapping. Knows nothing about Lambda."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .config import Settings
+from .errors import (
+    BodyTooLargeError,
+    InvalidInputError,
+    MalformedBodyError,
+    ModelLoadError,
+    ModelNotReadyError,
+    ServiceError,
+    TooManyRowsError,
+    UnsupportedMediaTypeError,
+)
+from .payload import decode_json, parse_predict_request
+from .runtime import ModelRuntime
+from .schemas import (
+    PREDICT_REQUEST_SCHEMA,
+    BatchPredictResponse,
+    ErrorResponse,
+    HealthResponse,
+    ModelInfoResponse,
+    SinglePredictResponse,
+)
+
+logger = logging.getLogger(__name__)
+
+STATUS_BY_ERROR: dict[type[ServiceError], int] = {
+    MalformedBodyError: 400,
+    BodyTooLargeError: 413,
+    TooManyRowsError: 413,
+    UnsupportedMediaTypeError: 415,
+    InvalidInputError: 422,
+    ModelNotReadyError: 503,
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse} for status in (400, 413, 415, 422, 500, 503)
+}
+SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff")]
+NO_STORE = {"cache-control": "no-store"}
+
+
+class JSONBody(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error_body(request_id: str, message: str, detail: Any = None) -> dict[str, Any]:
+    return {"error": message, "detail": detail, "request_id": request_id}
+
+
+def request_id_of(scope: Scope) -> str:
+    state: dict[str, Any] = scope.setdefault("state", {})
+    request_id: str = state["request_id"]
+    return request_id
+
+
+class RequestContextMiddleware:
+    """Gives every request an id (Lambda's own when there is one), puts it on the response, and turns any
+    unexpected exception into a JSON 500 that names the id and nothing else, logging the traceback."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        lambda_context = scope.get("aws.context")
+        request_id = getattr(lambda_context, "aws_request_id", None) or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        id_header = (b"x-request-id", request_id.encode())
+        response_started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                message["headers"] = [*message.get("headers", []), id_header, *SECURITY_HEADERS]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            logger.exception("unhandled error", extra={"request_id": request_id, "path": scope.get("path")})
+            if response_started:
+                raise
+            response = JSONBody(
+                error_body(request_id, f"Internal server error; quote request id {request_id} when reporting it"),
+                status_code=500,
+            )
+            await response(scope, receive, send_with_headers)
+
+
+def is_json_content_type(value: str | None) -> bool:
+    if not value:
+        return False
+    media_type = value.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLargeError(
+            f"Request body too large: {declared} bytes, at most {limit} (MAX_BODY_BYTES)",
+            {"bytes": int(declared), "max_body_bytes": limit},
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLargeError(
+                f"Request body too large: more than {limit} bytes (MAX_BODY_BYTES)",
+                {"max_body_bytes": limit},
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(settings: Settings, runtime: ModelRuntime | None, load_error: ModelLoadError | None = None) -> FastAPI:
+    """Build the API around a loaded runtime. With `runtime=None` (local serving of a broken model directory)
+    the app still starts: /health answers 503 with the reason and /predict refuses, instead of a crash loop."""
+    manifest = runtime.manifest if runtime else None
+    app = FastAPI(
+        title="sklambda prediction API",
+        version=manifest.version if manifest else "unavailable",
+        summary=f"Predictions from the scikit-learn model {manifest.name!r}" if manifest else None,
+        responses=ERROR_RESPONSES,
+    )
+    app.add_middleware(RequestContextMiddleware)
+    # Added last so it is outermost: even error responses carry the CORS headers the browser needs to read them.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(settings.cors_allow_origins),
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["content-type", "authorization"],
+        expose_headers=["x-request-id"],
+        max_age=600,
+    )
+
+    @app.exception_handler(ServiceError)
+    async def service_error(request: Request, error: ServiceError) -> Response:
+        status = STATUS_BY_ERROR.get(type(error), 500)
+        if status == 500:
+            logger.error("service error without a status", extra={"request_id": request_id_of(request.scope)})
+            return JSONBody(error_body(request_id_of(request.scope), "Internal server error"), status_code=500)
+        return JSONBody(error_body(request_id_of(request.scope), error.message, error.detail), status_code=status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        messages = {
+            404: "Not found: this API serves POST /predict, GET /model, GET /health and GET /docs",
+            405: f"Method {request.method} is not allowed on this path",
+        }
+        message = messages.get(error.status_code, str(error.detail))
+        return JSONBody(
+            error_body(request_id_of(request.scope), message, {"status": error.status_code}),
+            status_code=error.status_code,
+            headers=error.headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> Response:
+        problems = [{"loc": list(item["loc"]), "msg": item["msg"], "type": item["type"]} for item in error.errors()]
+        return JSONBody(
+            error_body(request_id_of(request.scope), "Invalid request", problems), status_code=422
+        )
+
+    def ready_runtime() -> ModelRuntime:
+        if runtime is None:
+            raise ModelNotReadyError(
+                "The model is not loaded; see the service log for why",
+                {"reason": type(load_error).__name__ if load_error else "not loaded"},
+            )
+        return runtime
+
+    @app.post(
+        "/predict",
+        summary="Predict one row (features) or a batch (instances)",
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": PREDICT_REQUEST_SCHEMA}}}},
+        responses={200: {"model": SinglePredictResponse | BatchPredictResponse}},
+    )
+    async def predict(request: Request) -> Response:
+        started = time.perf_counter()
+        model = ready_runtime()
+        if not is_json_content_type(request.headers.get("content-type")):
+            raise UnsupportedMediaTypeError(
+                "Send the body as JSON with the header 'Content-Type: application/json'",
+                {"content_type": (request.headers.get("content-type") or "")[:100]},
+            )
+        body = await read_body(request, settings.max_body_bytes)
+        parsed = parse_predict_request(
+            decode_json(body), settings.max_batch_rows, model.manifest.has_predict_proba
+        )
+        features = model.rows.to_array(parsed.rows, parsed.field)
+        result = model.predict(features, parsed.return_probabilities)
+        content: dict[str, Any] = {"predictions" if parsed.is_batch else "prediction": result.labels}
+        if result.probabilities is not None:
+            content["probabilities"] = result.probabilities
+        content["model_name"] = model.manifest.name
+        content["model_version"] = model.manifest.version
+        logger.info(
+            "prediction",
+            extra={"request_id": request_id_of(request.scope), "rows": len(parsed.rows),
+                   "model_version": model.manifest.version,
+                   "latency_ms": round((time.perf_counter() - started) * 1000, 3)},
+        )
+        return JSONBody(content, headers=NO_STORE)
+
+    @app.get("/model", summary="The public model manifest", response_model=ModelInfoResponse)
+    async def model_info() -> Response:
+        model = ready_runtime()
+        return JSONBody({**model.manifest.public(), "max_batch_rows": settings.max_batch_rows})
+
+    @app.get(
+        "/health",
+        summary="Readiness: 200 with the model version when the model is loaded",
+        response_model=HealthResponse,
+    )
+    async def health() -> Response:
+        model = ready_runtime()
+        return JSONBody(
+            {"status": "ok", "model_name": model.manifest.name, "model_version": model.manifest.version}
+        )
+
+    return app

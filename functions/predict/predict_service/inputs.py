@@ -1,0 +1,158 @@
+"""Turns caller rows (lists in feature order, or objects keyed by feature name) into a model-ready numpy array.
+
+Every value is checked against the manifest's feature specs here, once, so that prediction can skip
+scikit-learn's own input checks. Nothing is coerced: a string that looks like a number, a boolean or a null is
+an error, never a value.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .errors import InvalidInputError
+from .manifest import FeatureSpec
+
+# Stop collecting after this many problems: enough to fix a request, not enough to make a huge error body.
+MAX_REPORTED_PROBLEMS = 20
+MAX_ECHOED_NAME_CHARS = 64
+
+Location = list[str | int]
+
+
+def describe_json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= MAX_ECHOED_NAME_CHARS else name[:MAX_ECHOED_NAME_CHARS] + "..."
+
+
+class RowProblems:
+    """Collects validation problems in pydantic's shape (loc, msg, type) and raises them as one error."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+        self.total = 0
+
+    def add(self, loc: Location, msg: str, kind: str) -> None:
+        self.total += 1
+        if len(self.items) < MAX_REPORTED_PROBLEMS:
+            self.items.append({"loc": loc, "msg": msg, "type": kind})
+
+    def raise_if_any(self) -> None:
+        if not self.items:
+            return
+        first = self.items[0]
+        where = ".".join(str(part) for part in first["loc"])
+        more = f" (and {self.total - 1} more problem{'s' if self.total > 2 else ''})" if self.total > 1 else ""
+        raise InvalidInputError(f"Invalid input at {where}: {first['msg']}{more}", self.items)
+
+
+class RowConverter:
+    """Validates rows for one model's feature specs; built once at load time so requests do no set-up work."""
+
+    def __init__(self, features: list[FeatureSpec]) -> None:
+        self.features = features
+        self.names = [feature.name for feature in features]
+        self.n_features = len(features)
+        self.position = {name: index for index, name in enumerate(self.names)}
+        self.all_numeric = all(feature.type == "number" for feature in features)
+        self.categories = [frozenset(feature.categories or ()) for feature in features]
+
+    def to_array(self, rows: list[Any], field: str) -> np.ndarray:
+        """`rows` is a non-empty list of lists or objects, sent as `field` ("features": one row, else a batch)."""
+        problems = RowProblems()
+        ordered: list[list[Any]] = []
+        for index, row in enumerate(rows):
+            row_loc: Location = [field] if field == "features" else [field, index]
+            if type(row) is list:
+                values = self._check_list_row(row, row_loc, problems)
+            elif type(row) is dict:
+                values = self._check_named_row(row, row_loc, problems)
+            else:
+                problems.add(
+                    row_loc,
+                    f"expected a row: an array of {self.n_features} values in feature order {self.names} "
+                    f"or an object keyed by feature name, got {describe_json_type(row)}",
+                    "row_type",
+                )
+                continue
+            if values is not None:
+                ordered.append(values)
+        problems.raise_if_any()
+        if self.all_numeric:
+            return np.array(ordered, dtype=np.float64)
+        return np.array(ordered, dtype=object)
+
+    def _check_list_row(self, row: list[Any], loc: Location, problems: RowProblems) -> list[Any] | None:
+        if len(row) != self.n_features:
+            problems.add(
+                loc,
+                f"expected {self.n_features} values in feature order {self.names}, got {len(row)}",
+                "feature_count",
+            )
+            return None
+        before = problems.total
+        for position, value in enumerate(row):
+            self._check_value(position, value, [*loc, position], problems)
+        return row if problems.total == before else None
+
+    def _check_named_row(self, row: dict[str, Any], loc: Location, problems: RowProblems) -> list[Any] | None:
+        before = problems.total
+        unknown = [name for name in row if name not in self.position]
+        missing = [name for name in self.names if name not in row]
+        if unknown:
+            shown = [_short(name) for name in unknown[:10]]
+            problems.add(loc, f"unknown feature name(s) {shown}; expected exactly {self.names}", "unknown_feature")
+        if missing:
+            problems.add(loc, f"missing feature(s) {missing}; expected exactly {self.names}", "missing_feature")
+        if problems.total != before:
+            return None
+        for name, value in row.items():
+            self._check_value(self.position[name], value, [*loc, name], problems)
+        if problems.total != before:
+            return None
+        return [row[name] for name in self.names]
+
+    def _check_value(self, position: int, value: object, loc: Location, problems: RowProblems) -> None:
+        feature = self.features[position]
+        value_type = type(value)
+        if feature.type == "number":
+            if value_type is float:
+                if not math.isfinite(value):  # type: ignore[arg-type]
+                    problems.add(loc, f"{feature.name} must be a finite number, got {value}", "not_finite")
+            elif value_type is int:
+                if not -1e308 < value < 1e308:  # type: ignore[operator]
+                    problems.add(loc, f"{feature.name} is too large to be a 64-bit float", "not_finite")
+            else:
+                problems.add(
+                    loc, f"{feature.name} must be a number, got {describe_json_type(value)}", "not_a_number"
+                )
+        elif value_type is not str:
+            problems.add(
+                loc,
+                f"{feature.name} must be one of the strings {sorted(self.categories[position])}, "
+                f"got {describe_json_type(value)}",
+                "not_a_category",
+            )
+        elif value not in self.categories[position]:
+            problems.add(
+                loc,
+                f"{feature.name} must be one of {sorted(self.categories[position])}, got an unknown category",
+                "unknown_category",
+            )

@@ -1,0 +1,114 @@
+"""The model runtime: loads a model directory, verifies it, and predicts. Knows nothing about HTTP."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import sklearn
+
+from .errors import ModelLoadError
+from .inputs import RowConverter
+from .manifest import MODEL_FILENAME, ModelManifest, file_sha256, read_manifest
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Predictions:
+    labels: list[Any]
+    probabilities: list[dict[str, float]] | None
+
+
+class ModelRuntime:
+    """A verified, warmed-up model plus everything per-request work needs, computed once."""
+
+    def __init__(self, model: Any, manifest: ModelManifest) -> None:
+        self.model = model
+        self.manifest = manifest
+        self.rows = RowConverter(manifest.features)
+        # predict_proba columns follow model.classes_; JSON object keys must be strings.
+        self.class_keys = [str(label) for label in manifest.classes or []]
+        # Models fitted on a DataFrame warn on every plain-array call although we already put the columns in
+        # the manifest's order; silence just that warning, and only for those models.
+        self.silence_feature_name_warning = manifest.fitted_with_feature_names
+
+    @classmethod
+    def load(cls, model_dir: Path) -> ModelRuntime:
+        """Verify the sha256 and the scikit-learn version *before* unpickling, then warm up on the example row."""
+        started = time.perf_counter()
+        if not model_dir.is_dir():
+            raise ModelLoadError(
+                f"Model directory {model_dir} does not exist: run `sklambda train` (demo model) or "
+                f"`sklambda package MODEL.joblib`, or set MODEL_DIR",
+                {"model_dir": str(model_dir)},
+            )
+        manifest = read_manifest(model_dir)
+        model_path = model_dir / MODEL_FILENAME
+        if not model_path.is_file():
+            raise ModelLoadError(f"No {MODEL_FILENAME} in {model_dir}", {"model_dir": str(model_dir)})
+        actual_sha256 = file_sha256(model_path)
+        if actual_sha256 != manifest.sha256:
+            raise ModelLoadError(
+                f"Refusing to unpickle {model_path}: its sha256 {actual_sha256} does not match the manifest's "
+                f"{manifest.sha256}. The file was changed after packaging; re-package it with `sklambda package` "
+                f"if the change is yours",
+                {"expected_sha256": manifest.sha256, "actual_sha256": actual_sha256},
+            )
+        pickled_with = manifest.versions.scikit_learn
+        if pickled_with != sklearn.__version__:
+            raise ModelLoadError(
+                f"Model was pickled with scikit-learn {pickled_with} but scikit-learn {sklearn.__version__} is "
+                f"installed: retrain or re-package it with scikit-learn {sklearn.__version__}, or pin "
+                f"scikit-learn=={pickled_with} in layers/model/requirements.txt and requirements-dev.txt",
+                {"model_scikit_learn": pickled_with, "installed_scikit_learn": sklearn.__version__},
+            )
+        try:
+            model = joblib.load(model_path)
+        except Exception as error:
+            raise ModelLoadError(
+                f"Could not unpickle {model_path}: {type(error).__name__}: {error}", {"model_dir": str(model_dir)}
+            ) from error
+        runtime = cls(model, manifest)
+        runtime.warm_up()
+        logger.info(
+            "model loaded",
+            extra={"model_name": manifest.name, "model_version": manifest.version,
+                   "load_ms": round((time.perf_counter() - started) * 1000, 1)},
+        )
+        return runtime
+
+    def warm_up(self) -> None:
+        """One predict on the example row, so the first request does not pay for lazy imports and caches."""
+        try:
+            self.predict(self.rows.to_array([self.manifest.example], "features"), self.manifest.has_predict_proba)
+        except Exception as error:
+            raise ModelLoadError(
+                f"The model failed to predict its own example row {self.manifest.example}: "
+                f"{type(error).__name__}: {error}",
+                {"example": self.manifest.example},
+            ) from error
+
+    def predict(self, features: np.ndarray, with_probabilities: bool) -> Predictions:
+        """Predict on rows already validated by `self.rows` (finite, right width, right types)."""
+        if self.silence_feature_name_warning:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="X does not have valid feature names")
+                return self._predict(features, with_probabilities)
+        return self._predict(features, with_probabilities)
+
+    def _predict(self, features: np.ndarray, with_probabilities: bool) -> Predictions:
+        # Inputs were checked at the edge, so scikit-learn's own finiteness and parameter checks are repeat work.
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            labels = self.model.predict(features).tolist()
+            if not (with_probabilities and self.manifest.has_predict_proba):
+                return Predictions(labels, None)
+            matrix = self.model.predict_proba(features).tolist()
+        keys = self.class_keys
+        return Predictions(labels, [dict(zip(keys, row, strict=True)) for row in matrix])

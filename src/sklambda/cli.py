@@ -1,0 +1,141 @@
+"""The `sklambda` command line: train, package, serve, invoke."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from predict_service.config import REPO_MODEL_DIR
+from predict_service.errors import ServiceError
+from pydantic import ValidationError
+
+from .artifact import PackagingError
+
+
+def comma_list(text: str) -> list[str]:
+    items = [item.strip() for item in text.split(",")]
+    if not all(items):
+        raise argparse.ArgumentTypeError(f"{text!r} has an empty item")
+    return items
+
+
+def float_list(text: str) -> list[float]:
+    try:
+        return [float(item) for item in comma_list(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sklambda", description="Serve a scikit-learn model as an HTTPS API.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train the iris demo model, or a pipeline from your CSV")
+    train.add_argument("--model-dir", type=Path, default=REPO_MODEL_DIR, help="where to write model.joblib/model.json")
+    train.add_argument("--csv", type=Path, help="train from this CSV (header row required)")
+    train.add_argument("--target", help="the CSV column to predict (with --csv)")
+    train.add_argument("--task", choices=["auto", "classification", "regression"], default="auto")
+    train.add_argument("--name", help="model name (default: the CSV's file name)")
+    train.add_argument("--version", help="model version (default: the first 12 hex digits of its sha256)")
+
+    package = commands.add_parser("package", help="package your own fitted model.joblib")
+    package.add_argument("model_file", type=Path, metavar="MODEL.joblib")
+    package.add_argument("--model-dir", type=Path, default=REPO_MODEL_DIR)
+    package.add_argument("--features", type=comma_list, help="feature names in column order (a,b,c)")
+    package.add_argument("--name", help="model name (default: the file name)")
+    package.add_argument("--version", help="model version (default: the first 12 hex digits of its sha256)")
+    package.add_argument("--example", type=float_list, help="an example row (default: all zeros)")
+    package.add_argument("--class-names", type=comma_list, help="display names of the classes, in classes_ order")
+
+    serve = commands.add_parser("serve", help="serve the API locally with uvicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=3000, help="default 3000, like `sam local start-api`")
+    serve.add_argument("--model-dir", type=Path, help="default: MODEL_DIR or the repository's built model")
+
+    invoke = commands.add_parser("invoke", help="run the Lambda handler in-process on an API Gateway event")
+    invoke.add_argument("event_file", type=Path, nargs="?", help="an event JSON (e.g. from events/)")
+    invoke.add_argument("--method", default="POST")
+    invoke.add_argument("--path", default="/predict")
+    invoke.add_argument("--body", help="request body (JSON text)")
+    invoke.add_argument("--model-dir", type=Path, help="default: MODEL_DIR or the repository's built model")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "train":
+        from .training import train_csv, train_demo
+
+        started = time.perf_counter()
+        if args.csv is None:
+            print("Training the iris demo model (StandardScaler + LogisticRegression)...", file=sys.stderr)
+            manifest = train_demo(args.model_dir)
+        else:
+            if not args.target:
+                raise PackagingError("--csv needs --target COLUMN (the column to predict)")
+            print(f"Training on {args.csv} to predict {args.target!r}...", file=sys.stderr)
+            manifest = train_csv(
+                args.csv, args.target, args.model_dir, task=args.task, name=args.name, version=args.version
+            )
+        print(
+            f"Wrote {args.model_dir} ({manifest.name} {manifest.version}, {manifest.task}, "
+            f"{manifest.n_features} features, metrics {manifest.metrics}) in {time.perf_counter() - started:.1f}s",
+            file=sys.stderr,
+        )
+        return 0
+    if args.command == "package":
+        from .packaging import package_model
+
+        print(f"Packaging {args.model_file}...", file=sys.stderr)
+        manifest = package_model(
+            args.model_file, args.model_dir, feature_names=args.features, name=args.name, version=args.version,
+            example=args.example, class_names=args.class_names,
+        )
+        print(
+            f"Wrote {args.model_dir} ({manifest.name} {manifest.version}: {manifest.estimator}, "
+            f"features {manifest.feature_names})",
+            file=sys.stderr,
+        )
+        return 0
+    if args.command == "serve":
+        from predict_service.config import Settings
+
+        from .serving import serve
+
+        settings = Settings() if args.model_dir is None else Settings(model_dir=args.model_dir)
+        print(f"Serving {settings.model_dir} on http://{args.host}:{args.port} (docs at /docs)", file=sys.stderr)
+        serve(settings, args.host, args.port)
+        return 0
+    if args.command == "invoke":
+        from .invoking import http_api_event, invoke, readable
+
+        if args.event_file is not None:
+            event = json.loads(args.event_file.read_text(encoding="utf-8"))
+        else:
+            event = http_api_event(args.method, args.path, args.body, {})
+        print(json.dumps(readable(invoke(event, args.model_dir)), indent=2))
+        return 0
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except (PackagingError, ServiceError) as error:
+        print(f"sklambda {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in error.errors())
+        print(f"sklambda {args.command}: error: invalid settings: {problems}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as error:
+        print(f"sklambda {args.command}: error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""`sklambda package`: bring your own fitted model.joblib."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import joblib
+from predict_service.manifest import FeatureSpec, ModelManifest
+
+from .artifact import PackagingError, describe_estimator, write_model_dir
+
+
+def resolve_feature_names(model: Any, given: list[str] | None) -> list[str]:
+    """feature_names_in_ when the estimator has it, else the user's list, else f0..fN-1."""
+    fitted = getattr(model, "feature_names_in_", None)
+    n_features = getattr(model, "n_features_in_", None)
+    if fitted is not None:
+        fitted_names = [str(name) for name in fitted]
+        if given is not None and given != fitted_names:
+            raise PackagingError(f"--features {given} disagrees with the names the model was fitted with {fitted_names}")
+        return fitted_names
+    if given is not None:
+        if n_features is not None and len(given) != n_features:
+            raise PackagingError(f"--features names {len(given)} columns but the model expects {n_features}")
+        return given
+    if n_features is None:
+        raise PackagingError(
+            f"{describe_estimator(model)} does not say how many features it takes: pass --features a,b,c"
+        )
+    return [f"f{index}" for index in range(int(n_features))]
+
+
+def package_model(
+    model_file: Path,
+    model_dir: Path,
+    *,
+    feature_names: list[str] | None,
+    name: str | None,
+    version: str | None,
+    example: list[float] | None,
+    class_names: list[str] | None,
+) -> ModelManifest:
+    if not model_file.is_file():
+        raise PackagingError(f"{model_file} does not exist")
+    try:
+        model = joblib.load(model_file)
+    except Exception as error:
+        raise PackagingError(f"{model_file} does not load with joblib: {type(error).__name__}: {error}") from error
+    if not callable(getattr(model, "predict", None)):
+        raise PackagingError(f"{model_file} holds a {type(model).__name__}, which has no predict method")
+    names = resolve_feature_names(model, feature_names)
+    if example is None:
+        example = [0.0] * len(names)
+    elif len(example) != len(names):
+        raise PackagingError(f"--example has {len(example)} values but the model takes {len(names)} features")
+    return write_model_dir(
+        model,
+        model_dir,
+        name=name or model_file.stem,
+        version=version,
+        features=[FeatureSpec(name=feature) for feature in names],
+        example=example,
+        class_names=class_names,
+        source_file=model_file,
+    )
