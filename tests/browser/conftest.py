@@ -59,7 +59,9 @@ def free_port() -> int:
         return port
 
 
-def http_json(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:
+def http_json(
+    method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any, dict[str, str]]:
     """A tiny stdlib HTTP call for the test's own view of the API (no CORS involved)."""
     data = None if body is None else json.dumps(body).encode()
     all_headers = {"Content-Type": "application/json"} if body is not None else {}
@@ -155,7 +157,7 @@ def api_server(model_dir: Path, origins: tuple[str, str]) -> Iterator[ApiServer]
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's parameter name
+    def log_message(self, format: str, *args: Any) -> None:
         """Silence per-request logging: pytest would show it for every failing test."""
 
 
