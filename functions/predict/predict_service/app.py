@@ -109,8 +109,10 @@ class RequestContextMiddleware:
 
 
 def is_json_content_type(value: str | None) -> bool:
+    """JSON or absent. Absent is allowed because API Gateway test events and bare clients often omit it, and
+    FastAPI treats a body without a content type as JSON too; a declared non-JSON type is refused."""
     if not value:
-        return False
+        return True
     media_type = value.split(";", 1)[0].strip().lower()
     return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
 

@@ -1,0 +1,68 @@
+"""Shared fixtures: real models trained into temporary directories, and clients of the real app."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from predict_service.app import create_app
+from predict_service.config import Settings
+from predict_service.runtime import ModelRuntime
+from sklambda.training import train_demo
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EVENTS_DIR = REPO_ROOT / "events"
+IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+
+
+@pytest.fixture(scope="session")
+def demo_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built-in demo model, trained by the same code as `sklambda train`. Tests must not modify it."""
+    model_dir = tmp_path_factory.mktemp("demo") / "model"
+    train_demo(model_dir)
+    return model_dir
+
+
+@pytest.fixture(scope="session")
+def demo_runtime(demo_model_dir: Path) -> ModelRuntime:
+    return ModelRuntime.load(demo_model_dir)
+
+
+@pytest.fixture
+def make_client() -> Iterator[Callable[..., TestClient]]:
+    """Build a TestClient for the real app with any settings; clients are closed after the test."""
+    clients: list[TestClient] = []
+
+    def build(runtime: ModelRuntime | None, **settings: Any) -> TestClient:
+        app: FastAPI = create_app(Settings(**settings), runtime)
+        client = TestClient(app, raise_server_exceptions=False)
+        clients.append(client)
+        return client
+
+    yield build
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient], demo_runtime: ModelRuntime) -> TestClient:
+    return make_client(demo_runtime)
+
+
+def load_event(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS_DIR / name).read_text(encoding="utf-8"))
+    return event
+
+
+def iris_rows(count: int, seed: int = 0) -> np.ndarray:
+    """Random rows spread over (and a little beyond) the iris feature ranges."""
+    rng = np.random.default_rng(seed)
+    low = np.array([4.0, 1.8, 0.8, 0.0])
+    high = np.array([8.2, 4.6, 7.2, 2.7])
+    return np.round(rng.uniform(low, high, size=(count, 4)), 2)

@@ -1,0 +1,264 @@
+"""The FastAPI app through its real HTTP interface: every endpoint and every documented error."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import joblib
+import pytest
+from fastapi.testclient import TestClient
+from predict_service.errors import ModelLoadError
+from predict_service.manifest import MODEL_FILENAME
+from predict_service.runtime import ModelRuntime
+
+from tests.conftest import IRIS_FEATURES, iris_rows
+
+JSON = {"content-type": "application/json"}
+
+
+def assert_error(response: object, status: int, *fragments: str) -> dict[str, object]:
+    assert response.status_code == status, response.text  # type: ignore[attr-defined]
+    assert response.headers["content-type"] == "application/json"  # type: ignore[attr-defined]
+    body: dict[str, object] = response.json()  # type: ignore[attr-defined]
+    assert isinstance(body["error"], str) and body["error"]
+    assert "detail" in body
+    assert body["request_id"] == response.headers["x-request-id"]  # type: ignore[attr-defined]
+    for fragment in fragments:
+        assert fragment in body["error"], body["error"]
+    return body
+
+
+def test_predict_seed_compatible_body(client: TestClient, demo_model_dir: Path) -> None:
+    model = joblib.load(demo_model_dir / MODEL_FILENAME)
+    response = client.post("/predict", json={"features": [5.1, 3.5, 1.4, 0.2]})
+    assert response.status_code == 200
+    body = response.json()
+    assert body == {
+        "prediction": model.predict([[5.1, 3.5, 1.4, 0.2]]).tolist(),
+        "model_name": "iris-demo",
+        "model_version": "1.0.0",
+    }
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_predict_named_features_any_order(client: TestClient) -> None:
+    listed = client.post("/predict", json={"features": [6.7, 3.0, 5.2, 2.3]}).json()
+    named = client.post(
+        "/predict", json={"features": {"petal_width": 2.3, "petal_length": 5.2, "sepal_width": 3.0, "sepal_length": 6.7}}
+    ).json()
+    assert named == listed
+    assert listed["prediction"] == [2]
+
+
+def test_predict_batch_of_lists_and_objects(client: TestClient, demo_model_dir: Path) -> None:
+    model = joblib.load(demo_model_dir / MODEL_FILENAME)
+    rows = iris_rows(50, seed=3)
+    response = client.post("/predict", json={"instances": rows.tolist()})
+    assert response.status_code == 200
+    assert response.json()["predictions"] == model.predict(rows).tolist()
+    as_objects = [dict(zip(IRIS_FEATURES, row, strict=True)) for row in rows.tolist()]
+    assert client.post("/predict", json={"instances": as_objects}).json()["predictions"] == model.predict(rows).tolist()
+
+
+def test_predict_probabilities_keyed_by_class(client: TestClient, demo_model_dir: Path) -> None:
+    model = joblib.load(demo_model_dir / MODEL_FILENAME)
+    rows = [[5.1, 3.5, 1.4, 0.2], [6.0, 2.2, 5.0, 1.5]]
+    body = client.post("/predict", json={"instances": rows, "return_probabilities": True}).json()
+    expected = model.predict_proba(rows)
+    assert len(body["probabilities"]) == 2
+    for got, want in zip(body["probabilities"], expected, strict=True):
+        assert set(got) == {"0", "1", "2"}
+        assert [got[key] for key in ("0", "1", "2")] == pytest.approx(want.tolist())
+    single = client.post("/predict", json={"features": rows[0], "return_probabilities": True}).json()
+    # Batched BLAS may differ from a single row in the last bits, so compare within float tolerance.
+    assert single["probabilities"][0] == pytest.approx(body["probabilities"][0], rel=1e-12)
+
+
+def test_model_endpoint_is_public_manifest(client: TestClient, demo_runtime: ModelRuntime) -> None:
+    body = client.get("/model").json()
+    assert body["feature_names"] == IRIS_FEATURES
+    assert body["n_features"] == 4
+    assert body["classes"] == [0, 1, 2]
+    assert body["example"] == demo_runtime.manifest.example
+    assert body["max_batch_rows"] == 1000
+    assert body["sha256"] == demo_runtime.manifest.sha256
+    assert set(body["versions"]) >= {"python", "scikit-learn", "numpy", "joblib"}
+    assert "/" not in str({k: v for k, v in body.items() if k not in {"created_at"}}).replace("http", "")
+
+
+def test_health_names_model_version(client: TestClient) -> None:
+    assert client.get("/health").json() == {"status": "ok", "model_name": "iris-demo", "model_version": "1.0.0"}
+
+
+def test_openapi_docs_served(client: TestClient) -> None:
+    assert client.get("/docs").status_code == 200
+    spec = client.get("/openapi.json").json()
+    assert set(spec["paths"]) == {"/predict", "/model", "/health"}
+    request_schema = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert [option["title"] for option in request_schema["anyOf"]] == ["SinglePredictRequest", "BatchPredictRequest"]
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"features": [1, 2, 3]}, "expected 4 values"),
+        ({"features": [1, 2, 3, 4, 5]}, "expected 4 values"),
+        ({"features": [1, 2, 3, "4"]}, "must be a number, got string"),
+        ({"features": [1, 2, 3, True]}, "must be a number, got boolean"),
+        ({"features": [1, 2, 3, None]}, "must be a number, got null"),
+        ({"features": {"sepal_length": 1}}, "missing feature"),
+        ({"features": {"sepal_length": 1, "sepal_width": 1, "petal_length": 1, "petal_width": 1, "x": 1}}, "unknown"),
+        ({"features": [[1, 2, 3, 4]]}, "send several rows as 'instances'"),
+        ({"features": "1,2,3,4"}, "must be an array of values or an object"),
+        ({"instances": []}, "is empty"),
+        ({"instances": [[1, 2, 3, 4], [1, 2]]}, "instances.1"),
+        ({"instances": {"a": 1}}, "must be an array of rows"),
+        ({"features": [1, 2, 3, 4], "instances": [[1, 2, 3, 4]]}, "exactly one of"),
+        ({}, "exactly one of"),
+        ({"features": [1, 2, 3, 4], "extra": 1}, "Unknown field"),
+        ({"features": [1, 2, 3, 4], "return_probabilities": "yes"}, "must be true or false"),
+        ([1, 2, 3, 4], "must be a JSON object"),
+    ],
+)
+def test_predict_invalid_input_is_422(client: TestClient, body: object, fragment: str) -> None:
+    assert_error(client.post("/predict", json=body), 422, fragment)
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_predict_non_finite_numbers_are_422(client: TestClient, token: str) -> None:
+    body = assert_error(
+        client.post("/predict", content=f'{{"features": [1, 2, 3, {token}]}}', headers=JSON), 422, "finite"
+    )
+    assert body["detail"][0]["loc"] == ["features", 3]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"{", b'{"features": [1,2,3,4]', b"not json", b"\xff\xfe", b'{"features": [1,2,3,4],}']
+)
+def test_predict_malformed_json_is_400(client: TestClient, content: bytes) -> None:
+    assert_error(client.post("/predict", content=content, headers=JSON), 400, "Malformed JSON")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"features": [1,2,3,4], "features": [5,6,7,8]}',
+        b'{"features": {"sepal_length": 1, "sepal_length": 2, "sepal_width": 1, "petal_length": 1, "petal_width": 1}}',
+    ],
+)
+def test_predict_duplicate_keys_are_400_not_silently_dropped(client: TestClient, content: bytes) -> None:
+    assert_error(client.post("/predict", content=content, headers=JSON), 400, "appears more than once")
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"])
+def test_predict_wrong_content_type_is_415(client: TestClient, content_type: str) -> None:
+    response = client.post("/predict", content=b'{"features": [1,2,3,4]}', headers={"content-type": content_type})
+    assert_error(response, 415, "Content-Type: application/json")
+
+
+def test_predict_json_content_type_variants_accepted(client: TestClient) -> None:
+    for content_type in ["application/json; charset=utf-8", "APPLICATION/JSON", "application/vnd.api+json"]:
+        response = client.post("/predict", content=b'{"features": [1,2,3,4]}', headers={"content-type": content_type})
+        assert response.status_code == 200, content_type
+
+
+def test_predict_too_many_rows_is_413(make_client: Callable[..., TestClient], demo_runtime: ModelRuntime) -> None:
+    client = make_client(demo_runtime, max_batch_rows=5)
+    assert client.post("/predict", json={"instances": [[1, 2, 3, 4]] * 5}).status_code == 200
+    body = assert_error(client.post("/predict", json={"instances": [[1, 2, 3, 4]] * 6}), 413, "at most 5")
+    assert body["detail"] == {"rows": 6, "max_batch_rows": 5}
+
+
+def test_predict_oversized_body_is_413(make_client: Callable[..., TestClient], demo_runtime: ModelRuntime) -> None:
+    client = make_client(demo_runtime, max_body_bytes=2048)
+    assert_error(client.post("/predict", json={"instances": [[1.5, 2.5, 3.5, 4.5]] * 200}), 413, "too large")
+
+
+def test_unknown_route_and_method_are_json(client: TestClient) -> None:
+    assert_error(client.get("/nope"), 404, "Not found")
+    assert_error(client.get("/predict"), 405, "GET is not allowed")
+    assert_error(client.delete("/model"), 405, "DELETE")
+
+
+def test_unexpected_exception_is_500_without_internals(
+    make_client: Callable[..., TestClient], demo_runtime: ModelRuntime, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = make_client(demo_runtime)
+
+    def explode(*_: object) -> object:
+        raise RuntimeError("secret internal detail /etc/passwd")
+
+    # The fault is injected into the model itself (a real failure mode: a broken estimator), not into our code.
+    monkeypatch.setattr(demo_runtime.model, "predict", explode)
+    # The service logger does not propagate to the root logger once JSON logging is configured (Lambda's root
+    # handler would print every line twice), so listen on it directly.
+    service_logger = logging.getLogger("predict_service")
+    service_logger.addHandler(caplog.handler)
+    try:
+        response = client.post("/predict", json={"features": [1, 2, 3, 4]})
+    finally:
+        service_logger.removeHandler(caplog.handler)
+    body = assert_error(response, 500, "Internal server error", response.headers["x-request-id"])
+    assert "secret" not in response.text and "RuntimeError" not in response.text
+    assert any("secret internal detail" in record.exc_text for record in caplog.records if record.exc_text)
+    assert body["detail"] is None
+
+
+def test_not_ready_app_reports_503(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(None)
+    health = assert_error(client.get("/health"), 503, "not loaded")
+    assert health["detail"] == {"reason": "not loaded"}
+    assert_error(client.post("/predict", json={"features": [1, 2, 3, 4]}), 503, "not loaded")
+
+
+def test_not_ready_app_names_load_error_kind(tmp_path: Path) -> None:
+    from predict_service.app import create_app
+    from predict_service.config import Settings
+
+    with pytest.raises(ModelLoadError) as raised:
+        ModelRuntime.load(tmp_path / "missing")
+    client = TestClient(create_app(Settings(), None, raised.value))
+    assert client.get("/health").json()["detail"] == {"reason": "ModelLoadError"}
+
+
+ALLOWED = "http://localhost:5173"
+
+
+def test_cors_preflight_allowed_origin(client: TestClient) -> None:
+    response = client.options(
+        "/predict",
+        headers={"origin": ALLOWED, "access-control-request-method": "POST",
+                 "access-control-request-headers": "content-type"},
+    )
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == ALLOWED
+    assert "POST" in response.headers["access-control-allow-methods"]
+
+
+def test_cors_disallowed_origin_gets_no_allow_header(client: TestClient) -> None:
+    preflight = client.options(
+        "/predict", headers={"origin": "https://evil.example", "access-control-request-method": "POST"}
+    )
+    assert preflight.status_code == 400
+    assert "access-control-allow-origin" not in preflight.headers
+    simple = client.post("/predict", json={"features": [1, 2, 3, 4]}, headers={"origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in simple.headers
+
+
+def test_cors_headers_on_error_responses(client: TestClient) -> None:
+    response = client.post("/predict", json={"features": [1]}, headers={"origin": ALLOWED})
+    assert response.status_code == 422
+    assert response.headers["access-control-allow-origin"] == ALLOWED
+    assert "x-request-id" in response.headers["access-control-expose-headers"]
+
+
+def test_cors_origins_from_settings(make_client: Callable[..., TestClient], demo_runtime: ModelRuntime) -> None:
+    client = make_client(demo_runtime, cors_allow_origins="https://app.example.com, https://admin.example.com")
+    for origin in ("https://app.example.com", "https://admin.example.com"):
+        response = client.get("/health", headers={"origin": origin})
+        assert response.headers["access-control-allow-origin"] == origin
+    assert "access-control-allow-origin" not in client.get("/health", headers={"origin": ALLOWED}).headers

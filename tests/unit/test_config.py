@@ -1,0 +1,51 @@
+"""Settings read from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from predict_service.config import LAMBDA_MODEL_DIR, REPO_MODEL_DIR, Settings
+from pydantic import ValidationError
+
+
+def test_defaults_outside_lambda(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_LAMBDA_FUNCTION_NAME", "MODEL_DIR", "CORS_ALLOW_ORIGINS", "MAX_BATCH_ROWS", "LOG_LEVEL"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+    assert settings.model_dir == REPO_MODEL_DIR
+    assert settings.cors_allow_origins == ("http://localhost:5173", "http://127.0.0.1:5173")
+    assert settings.max_batch_rows == 1000
+    assert settings.log_level == "INFO"
+
+
+def test_lambda_default_model_dir_is_the_layer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MODEL_DIR", raising=False)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "predict")
+    assert Settings().model_dir == LAMBDA_MODEL_DIR == Path("/opt/model")
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODEL_DIR", "/srv/model")
+    monkeypatch.setenv("CORS_ALLOW_ORIGINS", "https://a.example, https://b.example:8443")
+    monkeypatch.setenv("MAX_BATCH_ROWS", "50")
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    settings = Settings()
+    assert settings.model_dir == Path("/srv/model")
+    assert settings.cors_allow_origins == ("https://a.example", "https://b.example:8443")
+    assert settings.max_batch_rows == 50
+    assert settings.log_level == "DEBUG"
+
+
+@pytest.mark.parametrize("origins", ["*", "http://ok.example,*", "example.com", "https://a.example/"])
+def test_cors_wildcards_and_malformed_origins_refused(monkeypatch: pytest.MonkeyPatch, origins: str) -> None:
+    monkeypatch.setenv("CORS_ALLOW_ORIGINS", origins)
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+@pytest.mark.parametrize(("name", "value"), [("MAX_BATCH_ROWS", "0"), ("MAX_BATCH_ROWS", "many"), ("LOG_LEVEL", "LOUD")])
+def test_bad_values_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError):
+        Settings()
