@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from predict_service.logs import configure_logging
+
 FUNCTION_DIR = Path(__file__).resolve().parents[2] / "functions" / "predict"
 
 
@@ -62,6 +64,8 @@ def http_api_event(method: str, path: str, body: str | None, headers: dict[str, 
 def load_handler(model_dir: Path | None) -> Any:
     if model_dir is not None:
         os.environ["MODEL_DIR"] = str(model_dir)
+    # The handler's log lines go to stderr so that stdout holds only the response.
+    configure_logging(os.environ.get("LOG_LEVEL", "INFO").upper(), sys.stderr)
     if str(FUNCTION_DIR) not in sys.path:
         sys.path.insert(0, str(FUNCTION_DIR))
     return importlib.import_module("handler").handler

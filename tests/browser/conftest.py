@@ -115,12 +115,18 @@ def origins() -> tuple[str, str]:
 
 
 @pytest.fixture(scope="session")
-def api_server(model_dir: Path, origins: tuple[str, str]) -> Iterator[ApiServer]:
+def dev_origin() -> str:
+    """Where the Vite dev server runs in the dev-mode test; the API allows it too."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture(scope="session")
+def api_server(model_dir: Path, origins: tuple[str, str], dev_origin: str) -> Iterator[ApiServer]:
     allowed_origin, _ = origins
     port = free_port()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log_path = ARTIFACTS / "api-server.log"
-    env = {**os.environ, "CORS_ALLOW_ORIGINS": allowed_origin}
+    env = {**os.environ, "CORS_ALLOW_ORIGINS": f"{allowed_origin},{dev_origin}"}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [str(SKLAMBDA), "serve", "--host", "127.0.0.1", "--port", str(port), "--model-dir", str(model_dir)],

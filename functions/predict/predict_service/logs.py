@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 SERVICE_NAME = "sklambda"
 
 
-def configure_logging(level: str) -> None:
-    """Send `predict_service.*` records to stdout as one JSON object per line; idempotent."""
+def configure_logging(level: str, stream: TextIO | None = None) -> None:
+    """Send `predict_service.*` records to `stream` (stdout, as Lambda expects) as one JSON object per line.
+    Idempotent: the first call decides the stream."""
     service_logger = logging.getLogger("predict_service")
     service_logger.setLevel(level)
     if not any(getattr(handler, "sklambda", False) for handler in service_logger.handlers):
-        handler = logging.StreamHandler(sys.stdout)
+        handler = logging.StreamHandler(stream or sys.stdout)
         handler.setFormatter(LambdaPowertoolsFormatter(service=SERVICE_NAME))
         handler.sklambda = True  # type: ignore[attr-defined]
         service_logger.addHandler(handler)
