@@ -13,6 +13,9 @@ export default defineConfig({
   },
   // Vite's built-in esbuild JSX transform; @vitejs/plugin-react is not needed for a page this small.
   esbuild: { jsx: 'automatic' },
+  // Pre-bundle everything the page imports up front: otherwise the dev server discovers the JSX runtime on the
+  // first page load and forces a full reload, which races with anyone (or any test) already using the page.
+  optimizeDeps: { include: ['react', 'react-dom/client', 'react/jsx-dev-runtime'] },
   server: {
     port: 5173,
     strictPort: true,

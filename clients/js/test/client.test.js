@@ -351,3 +351,13 @@ describe('classLabel', () => {
     assert.equal(classLabel(null, 'cat'), 'cat');
   });
 });
+
+describe('type declarations', () => {
+  it('declare exactly the values the module exports', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const declarations = await readFile(new URL('../index.d.ts', import.meta.url), 'utf8');
+    const declared = [...declarations.matchAll(/^export (?:declare )?(?:class|function|const) (\w+)/gm)].map((m) => m[1]);
+    const runtime = Object.keys(await import('../index.js'));
+    assert.deepEqual(declared.sort(), runtime.sort());
+  });
+});

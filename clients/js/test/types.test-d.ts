@@ -1,0 +1,33 @@
+// Compile-only checks of index.d.ts (`npm run typecheck`): how a TypeScript/React app uses the client.
+// Lines marked @ts-expect-error must fail to type-check; if the declarations loosen, tsc reports them as unused.
+import { ApiError, classLabel, createClient } from '@sklambda/client';
+import type { ModelManifest, PredictResponse } from '@sklambda/client';
+
+const client = createClient({ baseUrl: 'http://127.0.0.1:3000', timeoutMs: 5_000, retries: 1 });
+
+export async function usage(): Promise<string> {
+  const manifest: ModelManifest = await client.model();
+  const single: PredictResponse = await client.predict([5.1, 3.5, 1.4, 0.2], { returnProbabilities: true });
+  await client.predict({ sepal_length: 5.1, sepal_width: 3.5, petal_length: 1.4, petal_width: 0.2 });
+  const batch = await client.predictBatch([manifest.example ?? []]);
+  const health = await client.health({ signal: AbortSignal.timeout(1_000) });
+  const probability: number | undefined = single.probabilities?.[0]?.['0'];
+  const first = batch.predictions[0];
+  try {
+    await client.predict([1]);
+  } catch (error) {
+    if (error instanceof ApiError) {
+      const status: number = error.status;
+      const requestId: string | null = error.requestId;
+      return `${status} ${error.error} ${String(error.detail)} ${requestId} ${error.kind}`;
+    }
+  }
+  return `${classLabel(manifest, single.prediction[0])} ${health.status} ${probability} ${String(first)}`;
+}
+
+// @ts-expect-error baseUrl must be a string
+createClient({ baseUrl: 3000 });
+// @ts-expect-error predict needs a row
+void client.predict();
+// @ts-expect-error ApiError.status is a number, not a string
+export const wrong: string = new ApiError({ status: 500, error: 'x' }).status;
