@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from predict_service.app import create_app
 from predict_service.config import Settings
 from predict_service.runtime import ModelRuntime
+
 from sklambda.training import train_demo
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

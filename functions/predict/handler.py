@@ -1,7 +1,6 @@
 """AWS Lambda entry point (Handler: handler.handler). The model loads here, at import, in Lambda's init phase."""
 
 from mangum import Mangum
-
 from predict_service.app import create_app
 from predict_service.config import Settings
 from predict_service.loading import load_runtime

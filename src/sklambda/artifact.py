@@ -8,7 +8,7 @@ import tempfile
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import joblib
 import numpy as np
@@ -52,8 +52,12 @@ def has_working_predict_proba(model: Any, example: list[Any]) -> bool:
 
 def library_versions() -> LibraryVersions:
     return LibraryVersions.model_validate(
-        {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
-         "numpy": np.__version__, "joblib": joblib.__version__}
+        {
+            "python": platform.python_version(),
+            "scikit-learn": sklearn.__version__,
+            "numpy": np.__version__,
+            "joblib": joblib.__version__,
+        }
     )
 
 
@@ -74,7 +78,7 @@ def write_model_dir(
     if not callable(getattr(model, "predict", None)):
         raise PackagingError(f"{describe_estimator(model)} has no predict method: it is not a fitted estimator")
     classes = getattr(model, "classes_", None)
-    task = "classification" if classes is not None else "regression"
+    task: Literal["classification", "regression"] = "classification" if classes is not None else "regression"
     model_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=model_dir.parent))
     try:

@@ -91,8 +91,13 @@ def run(args: argparse.Namespace) -> int:
 
         print(f"Packaging {args.model_file}...", file=sys.stderr)
         manifest = package_model(
-            args.model_file, args.model_dir, feature_names=args.features, name=args.name, version=args.version,
-            example=args.example, class_names=args.class_names,
+            args.model_file,
+            args.model_dir,
+            feature_names=args.features,
+            name=args.name,
+            version=args.version,
+            example=args.example,
+            class_names=args.class_names,
         )
         print(
             f"Wrote {args.model_dir} ({manifest.name} {manifest.version}: {manifest.estimator}, "

@@ -34,7 +34,11 @@ def http_api_event(method: str, path: str, body: str | None, headers: dict[str, 
     """An API Gateway HTTP API (payload format 2.0) event, shaped like `sam local generate-event`'s."""
     now = datetime.now(UTC)
     raw_path, _, raw_query = path.partition("?")
-    all_headers = {"content-type": "application/json", "host": "localhost", **{k.lower(): v for k, v in headers.items()}}
+    all_headers = {
+        "content-type": "application/json",
+        "host": "localhost",
+        **{k.lower(): v for k, v in headers.items()},
+    }
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": "$default",
@@ -46,8 +50,13 @@ def http_api_event(method: str, path: str, body: str | None, headers: dict[str, 
             "apiId": "local",
             "domainName": "localhost",
             "domainPrefix": "localhost",
-            "http": {"method": method.upper(), "path": raw_path, "protocol": "HTTP/1.1",
-                     "sourceIp": "127.0.0.1", "userAgent": "sklambda-invoke"},
+            "http": {
+                "method": method.upper(),
+                "path": raw_path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "sklambda-invoke",
+            },
             "requestId": str(uuid.uuid4()),
             "routeKey": "$default",
             "stage": "$default",

@@ -18,7 +18,9 @@ def resolve_feature_names(model: Any, given: list[str] | None) -> list[str]:
     if fitted is not None:
         fitted_names = [str(name) for name in fitted]
         if given is not None and given != fitted_names:
-            raise PackagingError(f"--features {given} disagrees with the names the model was fitted with {fitted_names}")
+            raise PackagingError(
+                f"--features {given} disagrees with the names the model was fitted with {fitted_names}"
+            )
         return fitted_names
     if given is not None:
         if n_features is not None and len(given) != n_features:

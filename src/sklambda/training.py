@@ -148,7 +148,10 @@ def train_csv(
         # Columns are selected by position, so the pipeline takes plain arrays: no pandas needed on Lambda.
         # The API refuses unknown categories itself (422), so the encoder never has to.
         preprocess = ColumnTransformer(
-            [("numeric", StandardScaler(), numeric), ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical)]
+            [
+                ("numeric", StandardScaler(), numeric),
+                ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
+            ]
         )
         return Pipeline([("preprocess", preprocess), ("model", clone(estimator))])
 

@@ -30,7 +30,11 @@ SKLAMBDA = [sys.executable, "-m", "sklambda.cli"]
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*SKLAMBDA, *args], capture_output=True, text=True, timeout=120, cwd=REPO_ROOT,
+        [*SKLAMBDA, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO_ROOT,
         env={**os.environ, **(env or {})},
     )
 
@@ -61,7 +65,10 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [*SKLAMBDA, "serve", "--port", str(self.port), "--model-dir", str(model_dir)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=REPO_ROOT,
         )
 
     def wait_ready(self, timeout: float = 60) -> httpx.Response:
@@ -99,13 +106,27 @@ def serve() -> Iterator[type[Server]]:
 @pytest.mark.parametrize(
     ("kind", "extra_args", "expected_features"),
     [
-        ("forest", ["--features", "sepal_length,sepal_width,petal_length,petal_width", "--name", "iris-rf",
-                    "--version", "2024.1"], ["sepal_length", "sepal_width", "petal_length", "petal_width"]),
+        (
+            "forest",
+            [
+                "--features",
+                "sepal_length,sepal_width,petal_length,petal_width",
+                "--name",
+                "iris-rf",
+                "--version",
+                "2024.1",
+            ],
+            ["sepal_length", "sepal_width", "petal_length", "petal_width"],
+        ),
         ("pipeline", [], ["f0", "f1", "f2", "f3"]),
     ],
 )
 def test_package_then_serve_matches_model_predict(
-    user_models: dict[str, Path], tmp_path: Path, serve: type[Server], kind: str, extra_args: list[str],
+    user_models: dict[str, Path],
+    tmp_path: Path,
+    serve: type[Server],
+    kind: str,
+    extra_args: list[str],
     expected_features: list[str],
 ) -> None:
     model_dir = tmp_path / "model"
@@ -136,8 +157,11 @@ def test_package_refuses_files_that_are_not_models(tmp_path: Path) -> None:
     joblib.dump({"weights": [1, 2, 3]}, not_a_model)
     garbage = tmp_path / "garbage.joblib"
     garbage.write_bytes(b"this is not a pickle")
-    for path, message in [(not_a_model, "has no predict method"), (garbage, "does not load with joblib"),
-                          (tmp_path / "absent.joblib", "does not exist")]:
+    for path, message in [
+        (not_a_model, "has no predict method"),
+        (garbage, "does not load with joblib"),
+        (tmp_path / "absent.joblib", "does not exist"),
+    ]:
         result = run_cli("package", str(path), "--model-dir", str(tmp_path / "model"))
         assert result.returncode == 1
         assert message in result.stderr
@@ -167,7 +191,9 @@ def test_invoke_runs_handler_on_event_file_and_built_event(demo_model_dir: Path)
     assert response["statusCode"] == 200
     assert response["body"]["prediction"] == [0]
 
-    built = run_cli("invoke", "--path", "/predict", "--body", '{"features": [1, 2]}', "--model-dir", str(demo_model_dir))
+    built = run_cli(
+        "invoke", "--path", "/predict", "--body", '{"features": [1, 2]}', "--model-dir", str(demo_model_dir)
+    )
     response = json.loads(built.stdout)
     assert response["statusCode"] == 422
     assert "expected 4 values" in response["body"]["error"]
@@ -181,14 +207,20 @@ def test_train_from_csv_with_categorical_column(tmp_path: Path, serve: type[Serv
         writer.writerow(["area", "rooms", "city", "expensive"])
         for _ in range(200):
             area, rooms, city = rng.uniform(30, 200), int(rng.integers(1, 6)), rng.choice(["paris", "lyon", "nice"])
-            writer.writerow([round(area, 1), rooms, city, "yes" if area * (2 if city == "paris" else 1) > 150 else "no"])
+            writer.writerow(
+                [round(area, 1), rooms, city, "yes" if area * (2 if city == "paris" else 1) > 150 else "no"]
+            )
     model_dir = tmp_path / "model"
     trained = run_cli("train", "--csv", str(csv_path), "--target", "expensive", "--model-dir", str(model_dir))
     assert trained.returncode == 0, trained.stderr
     manifest = read_manifest(model_dir)
     assert manifest.task == "classification"
     assert manifest.classes == ["no", "yes"]
-    assert [(f.name, f.type) for f in manifest.features] == [("area", "number"), ("rooms", "number"), ("city", "category")]
+    assert [(f.name, f.type) for f in manifest.features] == [
+        ("area", "number"),
+        ("rooms", "number"),
+        ("city", "category"),
+    ]
     assert manifest.features[2].categories == ["lyon", "nice", "paris"]
     assert manifest.metrics["accuracy"] > 0.8
 

@@ -14,8 +14,8 @@ from typing import Any
 import joblib
 import pytest
 from predict_service.manifest import MODEL_FILENAME
-from sklambda.invoking import FakeLambdaContext, http_api_event
 
+from sklambda.invoking import FakeLambdaContext, http_api_event
 from tests.conftest import load_event
 
 
@@ -101,15 +101,21 @@ def test_unknown_route_through_http_api_is_json_404(handler_module: ModuleType) 
 
 def test_cors_through_handler(handler_module: ModuleType) -> None:
     preflight = http_api_event(
-        "OPTIONS", "/predict", None,
-        {"origin": "https://app.example.com", "access-control-request-method": "POST",
-         "access-control-request-headers": "content-type"},
+        "OPTIONS",
+        "/predict",
+        None,
+        {
+            "origin": "https://app.example.com",
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type",
+        },
     )
     status, headers, _ = call_raw(handler_module, preflight)
     assert status == 200
     assert headers["access-control-allow-origin"] == "https://app.example.com"
-    blocked = http_api_event("OPTIONS", "/predict", None, {"origin": "https://evil.example",
-                                                           "access-control-request-method": "POST"})
+    blocked = http_api_event(
+        "OPTIONS", "/predict", None, {"origin": "https://evil.example", "access-control-request-method": "POST"}
+    )
     status, headers, _ = call_raw(handler_module, blocked)
     assert status == 400
     assert "access-control-allow-origin" not in headers

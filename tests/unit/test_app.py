@@ -47,7 +47,8 @@ def test_predict_seed_compatible_body(client: TestClient, demo_model_dir: Path) 
 def test_predict_named_features_any_order(client: TestClient) -> None:
     listed = client.post("/predict", json={"features": [6.7, 3.0, 5.2, 2.3]}).json()
     named = client.post(
-        "/predict", json={"features": {"petal_width": 2.3, "petal_length": 5.2, "sepal_width": 3.0, "sepal_length": 6.7}}
+        "/predict",
+        json={"features": {"petal_width": 2.3, "petal_length": 5.2, "sepal_width": 3.0, "sepal_length": 6.7}},
     ).json()
     assert named == listed
     assert listed["prediction"] == [2]
@@ -184,7 +185,9 @@ def test_unknown_route_and_method_are_json(client: TestClient) -> None:
 
 
 def test_unexpected_exception_is_500_without_internals(
-    make_client: Callable[..., TestClient], demo_runtime: ModelRuntime, monkeypatch: pytest.MonkeyPatch,
+    make_client: Callable[..., TestClient],
+    demo_runtime: ModelRuntime,
+    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     client = make_client(demo_runtime)
@@ -231,8 +234,11 @@ ALLOWED = "http://localhost:5173"
 def test_cors_preflight_allowed_origin(client: TestClient) -> None:
     response = client.options(
         "/predict",
-        headers={"origin": ALLOWED, "access-control-request-method": "POST",
-                 "access-control-request-headers": "content-type"},
+        headers={
+            "origin": ALLOWED,
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type",
+        },
     )
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == ALLOWED

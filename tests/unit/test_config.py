@@ -44,7 +44,9 @@ def test_cors_wildcards_and_malformed_origins_refused(monkeypatch: pytest.Monkey
         Settings()
 
 
-@pytest.mark.parametrize(("name", "value"), [("MAX_BATCH_ROWS", "0"), ("MAX_BATCH_ROWS", "many"), ("LOG_LEVEL", "LOUD")])
+@pytest.mark.parametrize(
+    ("name", "value"), [("MAX_BATCH_ROWS", "0"), ("MAX_BATCH_ROWS", "many"), ("LOG_LEVEL", "LOUD")]
+)
 def test_bad_values_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):

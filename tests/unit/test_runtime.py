@@ -53,7 +53,9 @@ def test_load_refuses_tampered_model_before_unpickling(model_copy: Path) -> None
 
 
 def test_load_refuses_other_scikit_learn_version_naming_both(model_copy: Path) -> None:
-    edit_manifest(model_copy, versions={"python": "3.11.7", "scikit-learn": "1.5.2", "numpy": "2.0.0", "joblib": "1.4.2"})
+    edit_manifest(
+        model_copy, versions={"python": "3.11.7", "scikit-learn": "1.5.2", "numpy": "2.0.0", "joblib": "1.4.2"}
+    )
     with pytest.raises(ModelLoadError) as raised:
         ModelRuntime.load(model_copy)
     assert "1.5.2" in raised.value.message

@@ -182,9 +182,7 @@ def create_app(settings: Settings, runtime: ModelRuntime | None, load_error: Mod
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> Response:
         problems = [{"loc": list(item["loc"]), "msg": item["msg"], "type": item["type"]} for item in error.errors()]
-        return JSONBody(
-            error_body(request_id_of(request.scope), "Invalid request", problems), status_code=422
-        )
+        return JSONBody(error_body(request_id_of(request.scope), "Invalid request", problems), status_code=422)
 
     def ready_runtime() -> ModelRuntime:
         if runtime is None:
@@ -197,7 +195,9 @@ def create_app(settings: Settings, runtime: ModelRuntime | None, load_error: Mod
     @app.post(
         "/predict",
         summary="Predict one row (features) or a batch (instances)",
-        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": PREDICT_REQUEST_SCHEMA}}}},
+        openapi_extra={
+            "requestBody": {"required": True, "content": {"application/json": {"schema": PREDICT_REQUEST_SCHEMA}}}
+        },
         responses={200: {"model": SinglePredictResponse | BatchPredictResponse}},
     )
     async def predict(request: Request) -> Response:
@@ -209,9 +209,7 @@ def create_app(settings: Settings, runtime: ModelRuntime | None, load_error: Mod
                 {"content_type": (request.headers.get("content-type") or "")[:100]},
             )
         body = await read_body(request, settings.max_body_bytes)
-        parsed = parse_predict_request(
-            decode_json(body), settings.max_batch_rows, model.manifest.has_predict_proba
-        )
+        parsed = parse_predict_request(decode_json(body), settings.max_batch_rows, model.manifest.has_predict_proba)
         features = model.rows.to_array(parsed.rows, parsed.field)
         result = model.predict(features, parsed.return_probabilities)
         content: dict[str, Any] = {"predictions" if parsed.is_batch else "prediction": result.labels}
@@ -221,9 +219,12 @@ def create_app(settings: Settings, runtime: ModelRuntime | None, load_error: Mod
         content["model_version"] = model.manifest.version
         logger.info(
             "prediction",
-            extra={"request_id": request_id_of(request.scope), "rows": len(parsed.rows),
-                   "model_version": model.manifest.version,
-                   "latency_ms": round((time.perf_counter() - started) * 1000, 3)},
+            extra={
+                "request_id": request_id_of(request.scope),
+                "rows": len(parsed.rows),
+                "model_version": model.manifest.version,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+            },
         )
         return JSONBody(content, headers=NO_STORE)
 
@@ -239,8 +240,6 @@ def create_app(settings: Settings, runtime: ModelRuntime | None, load_error: Mod
     )
     async def health() -> Response:
         model = ready_runtime()
-        return JSONBody(
-            {"status": "ok", "model_name": model.manifest.name, "model_version": model.manifest.version}
-        )
+        return JSONBody({"status": "ok", "model_name": model.manifest.name, "model_version": model.manifest.version})
 
     return app

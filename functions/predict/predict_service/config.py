@@ -59,7 +59,9 @@ class Settings(BaseSettings):
     def _no_wildcard(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
         for origin in origins:
             if origin == "*" or not origin.startswith(("http://", "https://")):
-                raise ValueError(f"CORS origin {origin!r} must be an explicit http(s)://host[:port] origin, not a wildcard")
+                raise ValueError(
+                    f"CORS origin {origin!r} must be an explicit http(s)://host[:port] origin, not a wildcard"
+                )
             if origin.endswith("/"):
                 raise ValueError(f"CORS origin {origin!r} must not end with '/': browsers send origins without it")
         return origins

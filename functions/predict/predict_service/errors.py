@@ -15,7 +15,7 @@ class ServiceError(Exception):
 
 
 class ModelLoadError(ServiceError):
-    """Raise when the model directory cannot be turned into a ready model (missing, corrupt, tampered, wrong version)."""
+    """Raise when the model directory cannot become a ready model (missing, corrupt, tampered, wrong version)."""
 
 
 class InvalidInputError(ServiceError):

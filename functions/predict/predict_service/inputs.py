@@ -140,9 +140,7 @@ class RowConverter:
                 if not -1e308 < value < 1e308:  # type: ignore[operator]
                     problems.add(loc, f"{feature.name} is too large to be a 64-bit float", "not_finite")
             else:
-                problems.add(
-                    loc, f"{feature.name} must be a number, got {describe_json_type(value)}", "not_a_number"
-                )
+                problems.add(loc, f"{feature.name} must be a number, got {describe_json_type(value)}", "not_a_number")
         elif value_type is not str:
             problems.add(
                 loc,

@@ -79,8 +79,11 @@ class ModelRuntime:
         runtime.warm_up()
         logger.info(
             "model loaded",
-            extra={"model_name": manifest.name, "model_version": manifest.version,
-                   "load_ms": round((time.perf_counter() - started) * 1000, 1)},
+            extra={
+                "model_name": manifest.name,
+                "model_version": manifest.version,
+                "load_ms": round((time.perf_counter() - started) * 1000, 1),
+            },
         )
         return runtime
 
