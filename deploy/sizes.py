@@ -1,0 +1,136 @@
+"""Size report and budget check for the built function + layers (what Lambda counts against its 250 MB limit).
+
+Usage: python deploy/sizes.py [BUILD_DIR] [--budget-mb 200] [--zip]
+Exit status 1 when function + layers, unzipped, exceed the budget; the report is printed either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MIB = 1024 * 1024
+# Lambda: "Unzipped size must be smaller than 262144000 bytes" (function + all layers) = 250 MiB.
+LAMBDA_UNZIPPED_LIMIT_BYTES = 262_144_000
+# Larger zips cannot be uploaded directly to Lambda; they must go through S3 (sam deploy always does).
+LAMBDA_DIRECT_UPLOAD_LIMIT_BYTES = 50 * MIB
+DEFAULT_BUDGET_MB = 200
+
+
+@dataclass
+class ArtifactSize:
+    name: str
+    path: Path
+    unzipped_bytes: int
+    file_count: int
+    zipped_bytes: int | None = None
+    largest_entries: list[tuple[str, int]] = field(default_factory=list)
+
+
+def tree_bytes(root: Path) -> tuple[int, int]:
+    """Sum of regular-file sizes (what a zip's uncompressed sizes add up to) and the number of files."""
+    total = count = 0
+    for directory, _, files in os.walk(root):
+        for name in files:
+            path = Path(directory, name)
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_size
+                count += 1
+    return total, count
+
+
+def zipped_bytes(root: Path) -> int:
+    """Size of a deflate zip of `root`, made the way `sam package` makes it (default compression level)."""
+    with tempfile.TemporaryFile() as scratch:
+        with zipfile.ZipFile(scratch, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for directory, _, files in os.walk(root):
+                for name in sorted(files):
+                    path = Path(directory, name)
+                    archive.write(path, path.relative_to(root))
+        return scratch.seek(0, os.SEEK_END)
+
+
+def largest_entries(root: Path, limit: int) -> list[tuple[str, int]]:
+    """Biggest entries one level below the artifact root (and below python/ for layers)."""
+    level = root / "python" if (root / "python").is_dir() else root
+    entries = []
+    for entry in level.iterdir():
+        size = tree_bytes(entry)[0] if entry.is_dir() else entry.stat().st_size
+        entries.append((str(entry.relative_to(root)), size))
+    entries.sort(key=lambda item: item[1], reverse=True)
+    return entries[:limit]
+
+
+def measure(build_dir: Path, with_zip: bool = False, top: int = 6) -> list[ArtifactSize]:
+    """One ArtifactSize per built resource directory (PredictFunction, ModelLayer, ...) in a `sam build` output."""
+    artifacts = []
+    for path in sorted(p for p in build_dir.iterdir() if p.is_dir()):
+        unzipped, count = tree_bytes(path)
+        artifacts.append(
+            ArtifactSize(
+                name=path.name,
+                path=path,
+                unzipped_bytes=unzipped,
+                file_count=count,
+                zipped_bytes=zipped_bytes(path) if with_zip else None,
+                largest_entries=largest_entries(path, top),
+            )
+        )
+    return artifacts
+
+
+def mib(size: int) -> str:
+    return f"{size / MIB:7.1f} MB"
+
+
+def report(artifacts: list[ArtifactSize], budget_bytes: int) -> tuple[str, bool]:
+    """The printable report and whether the total fits the budget."""
+    lines = [f"{'artifact':<18} {'files':>7} {'unzipped':>11} {'zipped':>11}"]
+    for artifact in artifacts:
+        zipped = mib(artifact.zipped_bytes) if artifact.zipped_bytes is not None else f"{'-':>10}"
+        lines.append(f"{artifact.name:<18} {artifact.file_count:>7} {mib(artifact.unzipped_bytes):>11} {zipped:>11}")
+        for entry, size in artifact.largest_entries:
+            lines.append(f"    {entry:<30} {mib(size)}")
+    total = sum(artifact.unzipped_bytes for artifact in artifacts)
+    fits = total <= budget_bytes
+    verdict = "OK" if fits else "OVER BUDGET"
+    lines.append(
+        f"total unzipped (function + layers): {mib(total).strip()} ({total} bytes); "
+        f"budget {mib(budget_bytes).strip()}, Lambda limit {mib(LAMBDA_UNZIPPED_LIMIT_BYTES).strip()}: {verdict}"
+    )
+    for artifact in artifacts:
+        if artifact.zipped_bytes is not None and artifact.zipped_bytes > LAMBDA_DIRECT_UPLOAD_LIMIT_BYTES:
+            lines.append(
+                f"note: {artifact.name} zips to {mib(artifact.zipped_bytes).strip()}, over the 50 MB direct-upload "
+                "limit: deploy through S3 (sam deploy does, with resolve_s3 or --s3-bucket)."
+            )
+    if not fits:
+        lines.append(
+            f"ERROR: function + layers unzipped exceed the {mib(budget_bytes).strip()} budget. Slim the layer "
+            "(layers/model/Makefile), move the model to S3 (ModelS3Uri), or raise BUDGET_MB (Lambda refuses "
+            "anything over 250 MB)."
+        )
+    return "\n".join(lines), fits
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("build_dir", nargs="?", type=Path, default=Path(".aws-sam/build"))
+    parser.add_argument("--budget-mb", type=float, default=DEFAULT_BUDGET_MB, help="MB (MiB) for function + layers")
+    parser.add_argument("--zip", action="store_true", help="also measure zipped sizes (a few seconds)")
+    args = parser.parse_args(argv)
+    if not args.build_dir.is_dir():
+        sys.stderr.write(f"{args.build_dir} does not exist: run `make build` first\n")
+        return 2
+    text, fits = report(measure(args.build_dir, with_zip=args.zip), int(args.budget_mb * MIB))
+    sys.stdout.write(text + "\n")
+    return 0 if fits else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

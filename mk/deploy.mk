@@ -1,0 +1,64 @@
+# Deploy side (issue 4): SAM CLI venv, `make build` (validate + build + size report), deploy tests, test events.
+# Included by the Makefile (`-include mk/*.mk`), which defines VENV, PY, `install` and `model`.
+
+# The Lambda Python version: template.yaml's Runtime (python$(LAMBDA_PYTHON)) must say the same, and
+# tests/deploy/test_template.py checks it. Handed to both makefile builds as PY_VER.
+LAMBDA_PYTHON := 3.13
+# x86_64 (default) or arm64; `make build ARCH=arm64` builds both the function and the layer for Graviton.
+ARCH ?= x86_64
+# MB (MiB) allowed for function + layers, unzipped; Lambda refuses more than 250.
+BUDGET_MB ?= 200
+
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+SAM_BUILD_DIR ?= .aws-sam/build
+# One cache per architecture: SAM's cache key does not include the layer's target platform, so a shared cache
+# would hand an x86_64 layer to an arm64 build.
+SAM_CACHE_DIR ?= .aws-sam/cache-$(ARCH)
+# The Python that byte-compiles the build (and that the deploy tests run the artifacts with); empty when absent.
+ifeq ($(origin TARGET_PYTHON),undefined)
+TARGET_PYTHON := $(shell $(PYTHON) deploy/toolchain.py $(LAMBDA_PYTHON))
+endif
+SAM_ENV := SAM_CLI_TELEMETRY=0 PY_VER=$(LAMBDA_PYTHON) ARCH=$(ARCH) TARGET_PYTHON=$(TARGET_PYTHON) \
+           PIP="$(abspath $(SAM_VENV))/bin/python -m pip"
+
+EVENT_BODY := {"features":[5.1,3.5,1.4,0.2]}
+
+.PHONY: sam-install validate build sizes test-deploy events
+
+$(SAM_VENV)/.installed: requirements-sam.txt
+	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	@# A current pip: the old bundled one resolves the two --platform tags of the makefile builds less reliably.
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check pip==26.3
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	@touch $@
+
+sam-install: $(SAM_VENV)/.installed
+
+validate: $(SAM_VENV)/.installed
+	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint
+
+build: $(SAM_VENV)/.installed install model
+	@test -n "$(TARGET_PYTHON)" || echo "WARNING: no Python $(LAMBDA_PYTHON) found: the build ships without .pyc (slower cold starts)"
+	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint
+	$(SAM_ENV) $(SAM) build --parameter-overrides Architecture=$(ARCH) \
+	  --build-dir $(SAM_BUILD_DIR) --cache-dir $(SAM_CACHE_DIR) --cached --parallel
+	$(PY) deploy/sizes.py $(SAM_BUILD_DIR) --budget-mb $(BUDGET_MB) --zip
+
+sizes: install
+	$(PY) deploy/sizes.py $(SAM_BUILD_DIR) --budget-mb $(BUDGET_MB) --zip
+
+# The deploy tests build for themselves (into test-artifacts/), translate offline and run moto; no AWS account.
+test-deploy: install model $(SAM_VENV)/.installed
+	$(PY) -m pytest tests/deploy tests/unit/test_model_source.py
+
+# Regenerate the committed API Gateway test events (see events/README.md).
+events: $(SAM_VENV)/.installed
+	SAM_CLI_TELEMETRY=0 $(SAM) local generate-event apigateway http-api-proxy --method POST --path predict --body '$(EVENT_BODY)' > events/http-api-predict.json
+	SAM_CLI_TELEMETRY=0 $(SAM) local generate-event apigateway aws-proxy --method POST --path predict --body '$(EVENT_BODY)' > events/rest-api-predict.json
+	SAM_CLI_TELEMETRY=0 $(SAM) local generate-event apigateway http-api-proxy --method GET --path health > events/http-api-health.json
+	SAM_CLI_TELEMETRY=0 $(SAM) local generate-event apigateway aws-proxy --method GET --path health > events/rest-api-health.json
+	SAM_CLI_TELEMETRY=0 $(SAM) local generate-event apigateway http-api-proxy --method GET --path model > events/http-api-model.json
+
+# `make test` (and so .ci/run) runs the deploy tests too; they need the SAM CLI venv.
+TEST_PREREQS += $(SAM_VENV)/.installed
