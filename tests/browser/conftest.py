@@ -108,19 +108,19 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def origins() -> tuple[str, str]:
     """(allowed, blocked): two loopback origins differing only by port, which is enough to be cross-origin."""
     return f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def dev_origin() -> str:
     """Where the Vite dev server runs in the dev-mode test; the API allows it too."""
     return f"http://127.0.0.1:{free_port()}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def api_server(model_dir: Path, origins: tuple[str, str], dev_origin: str) -> Iterator[ApiServer]:
     allowed_origin, _ = origins
     port = free_port()
@@ -167,7 +167,7 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         """Silence per-request logging: pytest would show it for every failing test."""
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def site(tmp_path_factory: pytest.TempPathFactory, origins: tuple[str, str]) -> Iterator[StaticSite]:
     """The built demo (and the legacy page under /legacy/) served on both origins, like a CDN would."""
     if not (DIST / "index.html").exists():
@@ -195,8 +195,11 @@ def site(tmp_path_factory: pytest.TempPathFactory, origins: tuple[str, str]) -> 
             thread.join(timeout=5)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    """Package-scoped on purpose: while Playwright's sync API is active, its asyncio loop runs in this thread, and
+    code in later test packages that calls loop.run_until_complete (Mangum does) would fail with "This event loop
+    is already running"."""
     if not CHROMIUM.exists():
         unavailable(f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)")
     from playwright.sync_api import sync_playwright
