@@ -86,6 +86,8 @@ def test_validation_error_is_shown_readably(page: PageRecorder, site: StaticSite
         demo.get_by_role("button", name="Predict").click()
     response = answer.value
     assert response.status == 422
+    # Exposed, so a page's own code can read the id from the header even when the body has none.
+    assert "x-request-id" in response.headers["access-control-expose-headers"].lower()
     body = response.json()
 
     error = demo.get_by_test_id("error")
