@@ -195,7 +195,9 @@ def test_unexpected_exception_is_500_without_internals(
     def explode(*_: object) -> object:
         raise RuntimeError("secret internal detail /etc/passwd")
 
-    # The fault is injected into the model itself (a real failure mode: a broken estimator), not into our code.
+    # The fault is injected into the estimator (a real failure mode: a broken model), not into our code; the
+    # verified fast path is switched off so that the estimator's own predict is what runs.
+    monkeypatch.setattr(demo_runtime, "fast", None)
     monkeypatch.setattr(demo_runtime.model, "predict", explode)
     # The service logger does not propagate to the root logger once JSON logging is configured (Lambda's root
     # handler would print every line twice), so listen on it directly.

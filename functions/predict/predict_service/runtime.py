@@ -14,6 +14,7 @@ import numpy as np
 import sklearn
 
 from .errors import ModelLoadError
+from .fastpath import build_verified_fast_predictor
 from .inputs import RowConverter
 from .manifest import MODEL_FILENAME, ModelManifest, file_sha256, read_manifest
 
@@ -38,6 +39,7 @@ class ModelRuntime:
         # Models fitted on a DataFrame warn on every plain-array call although we already put the columns in
         # the manifest's order; silence just that warning, and only for those models.
         self.silence_feature_name_warning = manifest.fitted_with_feature_names
+        self.fast = build_verified_fast_predictor(model, self.rows.to_array([manifest.example], "features"))
 
     @classmethod
     def load(cls, model_dir: Path) -> ModelRuntime:
@@ -107,11 +109,17 @@ class ModelRuntime:
         return self._predict(features, with_probabilities)
 
     def _predict(self, features: np.ndarray, with_probabilities: bool) -> Predictions:
-        # Inputs were checked at the edge, so scikit-learn's own finiteness and parameter checks are repeat work.
-        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-            labels = self.model.predict(features).tolist()
-            if not (with_probabilities and self.manifest.has_predict_proba):
-                return Predictions(labels, None)
-            matrix = self.model.predict_proba(features).tolist()
+        fast = self.fast
+        with_probabilities = with_probabilities and self.manifest.has_predict_proba
+        if fast is not None and (not with_probabilities or fast.has_predict_proba):
+            labels = fast.predict(features).tolist()
+            matrix = fast.predict_proba(features).tolist() if with_probabilities else None
+        else:
+            # Inputs were checked at the edge, so scikit-learn's finiteness and parameter checks are repeat work.
+            with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+                labels = self.model.predict(features).tolist()
+                matrix = self.model.predict_proba(features).tolist() if with_probabilities else None
+        if matrix is None:
+            return Predictions(labels, None)
         keys = self.class_keys
         return Predictions(labels, [dict(zip(keys, row, strict=True)) for row in matrix])
