@@ -18,18 +18,24 @@ around it (see `build_verified_fast_predictor`); anything else uses scikit-learn
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
-from sklearn.linear_model._base import LinearClassifierMixin
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 logger = logging.getLogger(__name__)
 
 Array = np.ndarray
+
+
+def loaded_class(module: str, name: str) -> Any:
+    """The class if its module is already imported, else None. Unpickling imported every module the model
+    uses, so a class whose module is not loaded cannot be in the model, and importing it would only add cold-start
+    time (scikit-learn's ensemble module alone costs about 0.1 s)."""
+    return getattr(sys.modules.get(module), name, None)
+
+
 Transform = Callable[[Array], Array]
 VERIFICATION_ROWS = 512
 
@@ -61,7 +67,7 @@ class FastPredictor:
         return self._predict_proba(self._prepare(features))
 
 
-def _standard_scaler(step: StandardScaler) -> Transform | None:
+def _standard_scaler(step: Any) -> Transform | None:
     mean = step.mean_ if step.with_mean else None
     scale = step.scale_ if step.with_std else None
 
@@ -76,7 +82,7 @@ def _standard_scaler(step: StandardScaler) -> Transform | None:
     return transform
 
 
-def _min_max_scaler(step: MinMaxScaler) -> Transform | None:
+def _min_max_scaler(step: Any) -> Transform | None:
     if step.clip:
         return None
     scale, offset = step.scale_, step.min_
@@ -90,11 +96,11 @@ def _min_max_scaler(step: MinMaxScaler) -> Transform | None:
 
 
 def _linear_classifier(model: Any) -> tuple[Callable[[Array], Array], None] | None:
+    mixin = loaded_class("sklearn.linear_model._base", "LinearClassifierMixin")
     cls = type(model)
-    if (
-        cls.predict is not LinearClassifierMixin.predict
-        or cls.decision_function is not LinearClassifierMixin.decision_function
-    ):
+    if mixin is None or not isinstance(model, mixin):
+        return None
+    if cls.predict is not mixin.predict or cls.decision_function is not mixin.decision_function:
         return None
     coef_t = model.coef_.T if model.coef_.ndim == 2 else model.coef_
     intercept, classes = model.intercept_, model.classes_
@@ -110,7 +116,8 @@ def _linear_classifier(model: Any) -> tuple[Callable[[Array], Array], None] | No
 
 
 def _forest_classifier(model: Any) -> tuple[Callable[[Array], Array], Callable[[Array], Array]] | None:
-    if type(model) not in (RandomForestClassifier, ExtraTreesClassifier) or model.n_outputs_ != 1:
+    forests = {loaded_class("sklearn.ensemble._forest", name) for name in FOREST_CLASSIFIERS} - {None}
+    if type(model) not in forests or model.n_outputs_ != 1:
         return None
     trees = list(model.estimators_)
     classes, n_classes = model.classes_, int(model.n_classes_)
@@ -130,9 +137,10 @@ def _forest_classifier(model: Any) -> tuple[Callable[[Array], Array], Callable[[
     return predict, predict_proba
 
 
-TRANSFORMS: dict[type, Callable[[Any], Transform | None]] = {
-    StandardScaler: _standard_scaler,
-    MinMaxScaler: _min_max_scaler,
+FOREST_CLASSIFIERS = ("RandomForestClassifier", "ExtraTreesClassifier")
+TRANSFORMS: dict[str, Callable[[Any], Transform | None]] = {
+    "StandardScaler": _standard_scaler,
+    "MinMaxScaler": _min_max_scaler,
 }
 FINAL_STEPS: list[Callable[[Any], tuple[Callable[[Array], Array], Callable[[Array], Array] | None] | None]] = [
     _linear_classifier,
@@ -141,12 +149,14 @@ FINAL_STEPS: list[Callable[[Any], tuple[Callable[[Array], Array], Callable[[Arra
 
 
 def build_fast_predictor(model: Any) -> FastPredictor | None:
-    steps = [step for _, step in model.steps] if type(model) is Pipeline else [model]
+    pipeline = loaded_class("sklearn.pipeline", "Pipeline")
+    steps = [step for _, step in model.steps] if pipeline is not None and type(model) is pipeline else [model]
     steps = [step for step in steps if step != "passthrough" and step is not None]
     transforms: list[Transform] = []
     for step in steps[:-1]:
-        make = TRANSFORMS.get(type(step))
-        transform = make(step) if make else None
+        make = TRANSFORMS.get(type(step).__name__)
+        is_scikit_learn_class = type(step) is loaded_class("sklearn.preprocessing._data", type(step).__name__)
+        transform = make(step) if make and is_scikit_learn_class else None
         if transform is None:
             return None
         transforms.append(transform)
