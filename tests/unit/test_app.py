@@ -143,6 +143,12 @@ def test_predict_malformed_json_is_400(client: TestClient, content: bytes) -> No
     assert_error(client.post("/predict", content=content, headers=JSON), 400, "Malformed JSON")
 
 
+def test_unencodable_names_are_escaped_in_errors(client: TestClient) -> None:
+    for content in [b'{"features": {"\\ud800": 1}}', b'{"features": [1, 2, 3, 4], "\\udfff": 1}']:
+        body = assert_error(client.post("/predict", content=content, headers=JSON), 422, "nknown")
+        assert "\\ud" in body["error"]  # type: ignore[operator]
+
+
 @pytest.mark.parametrize(
     "content",
     [

@@ -19,6 +19,7 @@ from .manifest import FeatureSpec
 # Stop collecting after this many problems: enough to fix a request, not enough to make a huge error body.
 MAX_REPORTED_PROBLEMS = 20
 MAX_ECHOED_NAME_CHARS = 64
+MAX_ECHOED_NAMES = 10
 
 Location = list[str | int]
 # bool is a subclass of int but not the same type, so type-identity checks refuse true/false as numbers.
@@ -41,8 +42,11 @@ def describe_json_type(value: object) -> str:
     return type(value).__name__
 
 
-def _short(name: str) -> str:
-    return name if len(name) <= MAX_ECHOED_NAME_CHARS else name[:MAX_ECHOED_NAME_CHARS] + "..."
+def echoed_name(name: str) -> str:
+    """A caller-supplied key made safe to put in an error: cut short, and with lone surrogates (valid in JSON
+    escapes, not encodable as UTF-8) written as escapes instead of failing the response."""
+    short = name if len(name) <= MAX_ECHOED_NAME_CHARS else name[:MAX_ECHOED_NAME_CHARS] + "..."
+    return short.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class RowProblems:
@@ -143,7 +147,7 @@ class RowConverter:
         unknown = [name for name in row if name not in self.position]
         missing = [name for name in self.names if name not in row]
         if unknown:
-            shown = [_short(name) for name in unknown[:10]]
+            shown = [echoed_name(name) for name in unknown[:MAX_ECHOED_NAMES]]
             problems.add(loc, f"unknown feature name(s) {shown}; expected exactly {self.names}", "unknown_feature")
         if missing:
             problems.add(loc, f"missing feature(s) {missing}; expected exactly {self.names}", "missing_feature")

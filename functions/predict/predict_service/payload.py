@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from .errors import InvalidInputError, MalformedBodyError, TooManyRowsError
-from .inputs import describe_json_type
+from .inputs import MAX_ECHOED_NAMES, describe_json_type, echoed_name
 
 ALLOWED_KEYS = frozenset({"features", "instances", "return_probabilities"})
 _KEY_TOKENS = tuple(f'"{key}"'.encode() for key in ALLOWED_KEYS)
@@ -34,9 +34,10 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     if len(result) != len(pairs):
         seen: set[str] = set()
         duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+        shown = echoed_name(duplicate)
         raise MalformedBodyError(
-            f"Malformed JSON: the key {json.dumps(duplicate[:64])} appears more than once in one object",
-            {"duplicate_key": duplicate[:64]},
+            f"Malformed JSON: the key {json.dumps(shown)} appears more than once in one object",
+            {"duplicate_key": shown},
         )
     return result
 
@@ -78,11 +79,12 @@ def parse_predict_request(document: Any, max_batch_rows: int, has_predict_proba:
             f"got {describe_json_type(document)}",
             [{"loc": [], "msg": "expected an object", "type": "body_type"}],
         )
-    unknown = sorted(key[:64] for key in document if key not in ALLOWED_KEYS)
+    unknown = sorted(echoed_name(key) for key in document if key not in ALLOWED_KEYS)
     if unknown:
+        more = f" and {len(unknown) - MAX_ECHOED_NAMES} more" if len(unknown) > MAX_ECHOED_NAMES else ""
         raise InvalidInputError(
-            f"Unknown field(s) {unknown}: the request accepts only {sorted(ALLOWED_KEYS)}",
-            [{"loc": [key], "msg": "unknown field", "type": "extra_forbidden"} for key in unknown[:20]],
+            f"Unknown field(s) {unknown[:MAX_ECHOED_NAMES]}{more}: the request accepts only {sorted(ALLOWED_KEYS)}",
+            [{"loc": [key], "msg": "unknown field", "type": "extra_forbidden"} for key in unknown[:MAX_ECHOED_NAMES]],
         )
     return_probabilities = document.get("return_probabilities", False)
     if type(return_probabilities) is not bool:
