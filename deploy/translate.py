@@ -130,6 +130,24 @@ class IntrinsicResolver:
         resolved = {key: self._resolve(item) for key, item in value.items()}
         return {key: item for key, item in resolved.items() if item is not _NO_VALUE}
 
+    def resolve_conditionals(self, value: Any) -> Any:
+        """Only evaluate Fn::If (and drop AWS::NoValue), leaving every other intrinsic for a CloudFormation engine.
+
+        For moto, whose CloudFormation turns `!Ref AWS::NoValue` into None instead of removing the key or item.
+        """
+        if isinstance(value, list):
+            items = [self.resolve_conditionals(item) for item in value]
+            return [item for item in items if item is not _NO_VALUE]
+        if not isinstance(value, dict):
+            return value
+        if value == {"Ref": "AWS::NoValue"}:
+            return _NO_VALUE
+        if set(value) == {"Fn::If"}:
+            name, when_true, when_false = value["Fn::If"]
+            return self.resolve_conditionals(when_true if self.condition(name) else when_false)
+        resolved = {key: self.resolve_conditionals(item) for key, item in value.items()}
+        return {key: item for key, item in resolved.items() if item is not _NO_VALUE}
+
     def _fn_if(self, argument: list[Any]) -> Any:
         name, when_true, when_false = argument
         return self._resolve(when_true if self.condition(name) else when_false)

@@ -1,0 +1,212 @@
+"""template.yaml translated to plain CloudFormation offline (aws-sam-translator), as `sam package` + the
+AWS::Serverless transform would produce it; CloudFormation's own deploy-time intrinsics are then evaluated."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from deploy.translate import IntrinsicResolver, load_template, sam_to_cfn, translate, with_s3_code_uris
+
+from .conftest import REPO_ROOT
+
+pytestmark = pytest.mark.deploy
+
+TEMPLATE = REPO_ROOT / "template.yaml"
+BUCKET = "sklambda-artifacts"
+ROUTES = {("/predict", "post"), ("/model", "get"), ("/health", "get"), ("/docs", "get"), ("/openapi.json", "get")}
+
+
+def translated(**parameters: Any) -> tuple[dict[str, Any], IntrinsicResolver]:
+    cfn = sam_to_cfn(TEMPLATE, BUCKET, parameters)
+    return cfn, IntrinsicResolver(cfn, parameters)
+
+
+def resources_of_type(cfn: dict[str, Any], resource_type: str) -> dict[str, Any]:
+    return {name: spec for name, spec in cfn["Resources"].items() if spec["Type"] == resource_type}
+
+
+def only(cfn: dict[str, Any], resource_type: str) -> tuple[str, dict[str, Any]]:
+    found = resources_of_type(cfn, resource_type)
+    assert len(found) == 1, f"{resource_type}: {list(found)}"
+    name, spec = next(iter(found.items()))
+    return name, spec["Properties"]
+
+
+def test_translation_yields_plain_cloudformation_with_s3_code() -> None:
+    cfn, _ = translated()
+
+    assert "Transform" not in cfn
+    assert not [spec["Type"] for spec in cfn["Resources"].values() if spec["Type"].startswith("AWS::Serverless::")]
+    _, function = only(cfn, "AWS::Lambda::Function")
+    _, layer = only(cfn, "AWS::Lambda::LayerVersion")
+    assert function["Code"] == {"S3Bucket": BUCKET, "S3Key": "PredictFunction.zip"}
+    assert layer["Content"] == {"S3Bucket": BUCKET, "S3Key": "ModelLayer.zip"}
+
+
+def test_http_api_has_the_app_routes_a_catch_all_and_no_stage_prefix() -> None:
+    cfn, resolver = translated()
+    _, api = only(cfn, "AWS::ApiGatewayV2::Api")
+    _, stage = only(cfn, "AWS::ApiGatewayV2::Stage")
+    body = resolver.resolve(api["Body"])
+
+    routes = {(path, method) for path, item in body["paths"].items() for method in item if path != "$default"}
+    assert routes == ROUTES
+    assert body["paths"]["$default"]["x-amazon-apigateway-any-method"]["isDefaultRoute"] is True
+    integrations = [op["x-amazon-apigateway-integration"] for item in body["paths"].values() for op in item.values()]
+    assert {(i["type"], i["payloadFormatVersion"]) for i in integrations} == {("aws_proxy", "2.0")}
+    # API Gateway invokes the `live` alias, so SnapStart and new model versions take effect.
+    assert all(
+        i["uri"].endswith(":lambda:path/2015-03-31/functions/${PredictFunctionAliaslive}/invocations")
+        for i in integrations
+    )
+    assert stage["StageName"] == "$default"
+    assert resolver.resolve(stage["DefaultRouteSettings"]) == {"ThrottlingBurstLimit": 100, "ThrottlingRateLimit": 50}
+
+
+@pytest.mark.parametrize(
+    "origins",
+    ["http://localhost:5173,http://127.0.0.1:5173", "https://app.example.com", "https://a.example,https://b.example"],
+)
+def test_cors_configuration_equals_allowed_origins(origins: str) -> None:
+    cfn, resolver = translated(AllowedOrigins=origins)
+    _, api = only(cfn, "AWS::ApiGatewayV2::Api")
+    _, function = only(cfn, "AWS::Lambda::Function")
+
+    assert resolver.resolve(api["Body"])["x-amazon-apigateway-cors"] == {
+        "allowOrigins": origins.split(","),
+        "allowMethods": ["GET", "POST", "OPTIONS"],
+        "allowHeaders": ["content-type", "authorization"],
+        "maxAge": 600,
+    }
+    # The app's CORS middleware gets the same list (it answers when running under `sklambda serve`).
+    assert resolver.resolve(function["Environment"])["Variables"]["CORS_ALLOW_ORIGINS"] == origins
+
+
+def test_cors_defaults_to_the_local_dev_origins_without_wildcard() -> None:
+    cfn, resolver = translated()
+    _, api = only(cfn, "AWS::ApiGatewayV2::Api")
+
+    cors = resolver.resolve(api["Body"])["x-amazon-apigateway-cors"]
+    assert cors["allowOrigins"] == ["http://localhost:5173", "http://127.0.0.1:5173"]
+
+
+def test_empty_allowed_origins_turns_cors_off() -> None:
+    cfn, resolver = translated(AllowedOrigins="")
+    _, api = only(cfn, "AWS::ApiGatewayV2::Api")
+
+    assert "x-amazon-apigateway-cors" not in resolver.resolve(api["Body"])
+
+
+def test_function_runtime_handler_layer_and_environment() -> None:
+    cfn, resolver = translated(MemorySize="2048", Timeout="20", MaxBatchRows="50", LogLevel="DEBUG")
+    layer_id, _ = only(cfn, "AWS::Lambda::LayerVersion")
+    _, function = only(cfn, "AWS::Lambda::Function")
+    resolved = resolver.resolve(function)
+
+    assert resolved["Runtime"] == "python3.13"
+    assert resolved["Handler"] == "handler.handler"
+    assert function["Layers"] == [{"Ref": layer_id}]
+    assert resolved["MemorySize"] == "2048" and resolved["Timeout"] == "20"
+    assert resolved["Architectures"] == ["x86_64"]
+    assert resolved["Environment"]["Variables"] == {
+        "MODEL_DIR": "/opt/model",
+        "CORS_ALLOW_ORIGINS": "http://localhost:5173,http://127.0.0.1:5173",
+        "MAX_BATCH_ROWS": "50",
+        "LOG_LEVEL": "DEBUG",
+        "POWERTOOLS_SERVICE_NAME": "sklambda",
+    }
+    assert resolved["SnapStart"] == {"ApplyOn": "None"}
+
+
+def test_arm64_parameter_sets_function_and_layer_architecture() -> None:
+    cfn, resolver = translated(Architecture="arm64")
+    _, function = only(cfn, "AWS::Lambda::Function")
+    _, layer = only(cfn, "AWS::Lambda::LayerVersion")
+
+    assert resolver.resolve(function["Architectures"]) == ["arm64"]
+    assert resolver.resolve(layer["CompatibleArchitectures"]) == ["arm64"]
+    assert layer["CompatibleRuntimes"] == ["python3.13"]
+
+
+def test_snapstart_applies_to_published_versions_behind_the_live_alias_when_enabled() -> None:
+    cfn, resolver = translated(EnableSnapStart="true")
+    _, function = only(cfn, "AWS::Lambda::Function")
+    version_id, _ = only(cfn, "AWS::Lambda::Version")
+    _, alias = only(cfn, "AWS::Lambda::Alias")
+
+    assert resolver.resolve(function["SnapStart"]) == {"ApplyOn": "PublishedVersions"}
+    assert alias["Name"] == "live"
+    assert alias["FunctionVersion"] == {"Fn::GetAtt": [version_id, "Version"]}
+
+
+def test_a_new_model_layer_publishes_a_new_function_version() -> None:
+    # Same function code, different layer zip (a retrained model): the `live` alias must move to a new version.
+    template = load_template(TEMPLATE)
+    before = translate(with_s3_code_uris(template, BUCKET, {"ModelLayer": "layer-model-v1.zip"}))
+    after = translate(with_s3_code_uris(template, BUCKET, {"ModelLayer": "layer-model-v2.zip"}))
+
+    assert only(before, "AWS::Lambda::Version")[0] != only(after, "AWS::Lambda::Version")[0]
+    assert only(before, "AWS::Lambda::LayerVersion")[0] != only(after, "AWS::Lambda::LayerVersion")[0]
+
+
+def test_role_is_least_privilege() -> None:
+    cfn, resolver = translated()
+    _, role = only(cfn, "AWS::IAM::Role")
+    resolved = resolver.resolve(role)
+
+    assert "ManagedPolicyArns" not in resolved
+    assert resolved["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ]
+    [policy] = resolved["Policies"]
+    assert policy["PolicyDocument"]["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": {"Fn::GetAtt": ["PredictFunctionLogGroup", "Arn"]},
+        }
+    ]
+
+
+def test_model_from_s3_adds_only_read_access_to_the_two_model_objects() -> None:
+    sha256 = "ab" * 32
+    cfn, resolver = translated(ModelS3Uri="s3://models-bucket/iris/v2", ModelSha256=sha256)
+    _, role = only(cfn, "AWS::IAM::Role")
+    _, function = only(cfn, "AWS::Lambda::Function")
+
+    policies = {policy["PolicyName"]: policy for policy in resolver.resolve(role["Policies"])}
+    assert policies["read-model-from-s3"]["PolicyDocument"]["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": [
+                "arn:aws:s3:::models-bucket/iris/v2/model.joblib",
+                "arn:aws:s3:::models-bucket/iris/v2/model.json",
+            ],
+        }
+    ]
+    variables = resolver.resolve(function["Environment"])["Variables"]
+    assert variables["MODEL_S3_URI"] == "s3://models-bucket/iris/v2"
+    assert variables["MODEL_SHA256"] == sha256
+
+
+def test_log_group_has_retention_and_matches_the_function_name() -> None:
+    cfn, resolver = translated(LogRetentionInDays="30")
+    _, log_group = only(cfn, "AWS::Logs::LogGroup")
+    _, function = only(cfn, "AWS::Lambda::Function")
+
+    resolved = resolver.resolve(log_group)
+    assert resolved["RetentionInDays"] == "30"
+    assert resolved["LogGroupName"] == "/aws/lambda/" + resolver.resolve(function["FunctionName"])
+
+
+def test_outputs_give_api_url_function_and_layer_arns() -> None:
+    cfn, resolver = translated()
+    layer_id, _ = only(cfn, "AWS::Lambda::LayerVersion")
+    outputs = cfn["Outputs"]
+
+    assert resolver.resolve(outputs["ApiUrl"]["Value"]) == "https://${HttpApi}.execute-api.us-east-1.amazonaws.com"
+    assert outputs["PredictFunctionArn"]["Value"] == {"Fn::GetAtt": ["PredictFunction", "Arn"]}
+    assert outputs["ModelLayerArn"]["Value"] == {"Ref": layer_id}
