@@ -56,7 +56,7 @@ def built_zips(x86_build: SamBuild, tmp_path_factory: pytest.TempPathFactory) ->
 def for_moto(cfn: dict[str, Any], resolver: IntrinsicResolver) -> dict[str, Any]:
     """Work around moto's CloudFormation gaps without changing what gets created: pre-evaluate Fn::If (moto keeps
     AWS::NoValue as None) and point Refs at the unsupported alias to the function itself."""
-    adapted = dict(cfn, Resources=resolver.resolve_conditionals(cfn["Resources"]))
+    adapted: dict[str, Any] = dict(cfn, Resources=resolver.resolve_conditionals(cfn["Resources"]))
     aliases = [name for name, spec in adapted["Resources"].items() if spec["Type"] == "AWS::Lambda::Alias"]
     text = json.dumps(adapted)
     for alias in aliases:
