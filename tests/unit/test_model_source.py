@@ -15,16 +15,13 @@ from predict_service.errors import ModelLoadError
 from predict_service.model_source import fetch_model_dir, parse_s3_uri
 from predict_service.runtime import ModelRuntime
 
-from sklambda.training import train_demo
-
 BUCKET = "sklambda-models-test"
 
 
-@pytest.fixture(scope="module")
-def trained_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    model_dir = tmp_path_factory.mktemp("trained")
-    train_demo(model_dir)
-    return model_dir
+@pytest.fixture
+def trained_model_dir(demo_model_dir: Path) -> Path:
+    """The demo model from tests/conftest.py, trained by the same code as `sklambda train`."""
+    return demo_model_dir
 
 
 @pytest.fixture
