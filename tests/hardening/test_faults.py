@@ -1,0 +1,263 @@
+"""End-to-end model faults: a broken model directory or S3 source must stop Lambda's init with exactly one clear JSON
+log line saying what to do, and must leave `sklambda serve` running and answering 503 on /health instead of crashing.
+
+tests/unit/test_runtime.py and tests/unit/test_model_source.py check the error messages of ModelRuntime.load and
+fetch_model_dir in-process, and tests/integration/test_cli.py serves a missing directory; here the real entry points
+run in subprocesses (`import handler` as Lambda's init does, and `sklambda serve`) and what an operator sees is checked:
+the process outcome, the log lines on stdout, and /health.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sklearn
+from predict_service.manifest import MANIFEST_FILENAME, MODEL_FILENAME
+
+from tests.conftest import REPO_ROOT
+from tests.integration.test_cli import Server
+
+FUNCTION_DIR = REPO_ROOT / "functions" / "predict"
+BUCKET = "sklambda-faults"
+PREFIX = "models/iris"
+# Set in every child so nothing from the developer's shell (a real MODEL_S3_URI, real AWS credentials) leaks in.
+CLEAN_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "LOG_LEVEL": "INFO",
+}
+DROPPED_ENV = (
+    "MODEL_DIR",
+    "MODEL_S3_URI",
+    "MODEL_SHA256",
+    "AWS_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_LAMBDA_FUNCTION_NAME",
+)
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key not in DROPPED_ENV}
+    return {**env, **CLEAN_ENV, "PYTHONPATH": str(FUNCTION_DIR), **extra}
+
+
+def edit_manifest(model_dir: Path, **changes: object) -> None:
+    path = model_dir / MANIFEST_FILENAME
+    manifest = json.loads(path.read_text())
+    manifest.update(changes)
+    path.write_text(json.dumps(manifest))
+
+
+@dataclass(frozen=True)
+class LocalFault:
+    name: str
+    damage: Callable[[Path], object]
+    says: str  # the part of the log line that tells the operator what to do
+
+
+LOCAL_FAULTS = [
+    LocalFault("model directory missing", shutil.rmtree, "does not exist: run `sklambda train`"),
+    LocalFault(
+        "manifest missing",
+        lambda d: (d / MANIFEST_FILENAME).unlink(),
+        "build a model directory with `sklambda train` or `sklambda package MODEL.joblib`",
+    ),
+    LocalFault(
+        "manifest corrupt",
+        lambda d: (d / MANIFEST_FILENAME).write_text('{"name": "iris-demo", '),
+        "re-create it with `sklambda package`",
+    ),
+    LocalFault(
+        "model tampered (sha256 mismatch)",
+        lambda d: (d / MODEL_FILENAME).write_bytes((d / MODEL_FILENAME).read_bytes() + b"tampered"),
+        "re-package it with `sklambda package` if the change is yours",
+    ),
+    LocalFault(
+        "scikit-learn version mismatch",
+        lambda d: edit_manifest(
+            d, versions={"python": "3.11.7", "scikit-learn": "1.5.2", "numpy": "2.0.0", "joblib": "1.4.2"}
+        ),
+        f"retrain or re-package it with scikit-learn {sklearn.__version__}, or pin scikit-learn==1.5.2",
+    ),
+]
+
+
+def log_lines(stdout: str) -> list[dict[str, Any]]:
+    """The log records among the service's stdout lines. Every line must be one JSON object: a log record
+    (Powertools' formatter, with a level) or a CloudWatch embedded-metric document (with `_aws`), nothing else."""
+    documents = [json.loads(line) for line in stdout.splitlines() if line.strip()]
+    assert all("level" in document or "_aws" in document for document in documents), documents
+    return [document for document in documents if "level" in document]
+
+
+def assert_one_clear_line(lines: list[dict[str, Any]], says: str) -> dict[str, Any]:
+    problems = [line for line in lines if line["level"] in {"WARNING", "ERROR", "CRITICAL"}]
+    assert len(problems) == 1, problems
+    line = problems[0]
+    assert line["level"] == "CRITICAL" and line["service"] == "sklambda"
+    assert line["message"].startswith("model not loaded: "), line
+    assert says in line["message"], line["message"]
+    assert not any(line["message"] == "model loaded" for line in lines)
+    return line
+
+
+def import_handler(env: dict[str, str], setup: str = "", *argv: str) -> subprocess.CompletedProcess[str]:
+    """Lambda's init phase: a fresh interpreter imports handler.py. `setup` runs first in that interpreter (moto's
+    in-process S3 for the S3 cases: moto's server mode needs flask-cors, which is not installed)."""
+    code = f"{setup}\nimport handler\nprint('handler ready', flush=True)\n"
+    return subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120, cwd=FUNCTION_DIR, env=env
+    )
+
+
+@pytest.fixture
+def broken_model_dir(demo_model_dir: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    fault: LocalFault = request.param
+    model_dir = tmp_path / "model"
+    shutil.copytree(demo_model_dir, model_dir)
+    fault.damage(model_dir)
+    return model_dir
+
+
+def local_params() -> list[Any]:
+    return [pytest.param(fault, fault, id=fault.name) for fault in LOCAL_FAULTS]
+
+
+@pytest.mark.parametrize(("broken_model_dir", "fault"), local_params(), indirect=["broken_model_dir"])
+def test_lambda_init_fails_with_one_clear_line(broken_model_dir: Path, fault: LocalFault) -> None:
+    result = import_handler(child_env(MODEL_DIR=str(broken_model_dir)))
+    assert result.returncode != 0 and "handler ready" not in result.stdout
+    # Lambda reports the init error from the exception; the operator's actionable line is the CRITICAL log line.
+    assert "predict_service.errors.ModelLoadError" in result.stderr
+    line = assert_one_clear_line(log_lines(result.stdout), fault.says)
+    assert line["detail"]
+
+
+@pytest.mark.parametrize(
+    ("broken_model_dir", "fault"),
+    # The missing directory is already served in tests/integration/test_cli.py.
+    [param for param in local_params() if param.id != "model directory missing"],
+    indirect=["broken_model_dir"],
+)
+def test_serve_reports_not_ready_with_one_clear_line(broken_model_dir: Path, fault: LocalFault) -> None:
+    server = Server(broken_model_dir)
+    try:
+        health = server.wait_ready()
+        predict = httpx.post(f"{server.url}/predict", json={"features": [1, 2, 3, 4]}, timeout=10)
+        assert server.process.poll() is None  # still serving after refusing the model and answering
+    finally:
+        output = server.stop()
+    assert health.status_code == 503
+    assert health.json()["detail"] == {"reason": "ModelLoadError"}
+    assert predict.status_code == 503 and predict.json()["error"].startswith("The model is not loaded")
+    service_lines = [line for line in output.splitlines() if line.startswith("{")]
+    assert_one_clear_line(log_lines("\n".join(service_lines)), fault.says)
+
+
+# --- MODEL_S3_URI --------------------------------------------------------------------------------------------------
+
+S3_SETUP = textwrap.dedent(
+    """
+    import json, sys
+    from moto import mock_aws
+    import boto3
+    mock_aws().start()
+    spec = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+    s3 = boto3.client("s3", region_name="us-east-1")
+    if spec.get("bucket"):
+        s3.create_bucket(Bucket=spec["bucket"])
+        for key, path in spec.get("objects", {}).items():
+            s3.put_object(Bucket=spec["bucket"], Key=key, Body=open(path, "rb").read())
+    """
+)
+
+
+@dataclass(frozen=True)
+class S3Fault:
+    name: str
+    bucket: str | None  # created in moto's S3 unless None
+    upload: bool  # put the demo model's model.joblib and model.json under PREFIX
+    sha256: str | None  # MODEL_SHA256; "model" stands for the real sha256 of the uploaded model.joblib
+    says: str
+
+
+# A sha256 that no cached copy in /tmp/sklambda-model can match, so each case really reaches S3.
+UNMATCHED_SHA256 = hashlib.sha256(b"no model has this hash").hexdigest()
+
+S3_FAULTS = [
+    # These two name the object and S3's answer but suggest no fix (reported: e.g. "check MODEL_S3_URI and the
+    # function's s3:GetObject permission" would say what to do).
+    S3Fault(
+        "bucket missing",
+        None,
+        False,
+        UNMATCHED_SHA256,
+        f"Could not download s3://{BUCKET}/{PREFIX}/model.joblib: An error occurred (NoSuchBucket)",
+    ),
+    S3Fault(
+        "key missing",
+        BUCKET,
+        False,
+        UNMATCHED_SHA256,
+        f"Could not download s3://{BUCKET}/{PREFIX}/model.joblib: An error occurred (404)",
+    ),
+    S3Fault(
+        "wrong sha256",
+        BUCKET,
+        True,
+        UNMATCHED_SHA256,
+        "Upload the matching files or update MODEL_SHA256 (the sha256 in its model.json)",
+    ),
+    S3Fault(
+        "MODEL_SHA256 not set", BUCKET, True, None, "MODEL_S3_URI is set but MODEL_SHA256 is not: give the expected"
+    ),
+]
+
+
+def s3_spec(fault: S3Fault, model_dir: Path) -> str:
+    objects = {f"{PREFIX}/{name}": str(model_dir / name) for name in (MODEL_FILENAME, MANIFEST_FILENAME)}
+    return json.dumps({"bucket": fault.bucket, "objects": objects if fault.upload else {}})
+
+
+@pytest.mark.parametrize("fault", S3_FAULTS, ids=[fault.name for fault in S3_FAULTS])
+def test_lambda_init_from_s3_fails_with_one_clear_line(demo_model_dir: Path, fault: S3Fault) -> None:
+    env = child_env(MODEL_S3_URI=f"s3://{BUCKET}/{PREFIX}/")
+    if fault.sha256:
+        env["MODEL_SHA256"] = fault.sha256
+    result = import_handler(env, S3_SETUP, s3_spec(fault, demo_model_dir))
+    assert result.returncode != 0 and "handler ready" not in result.stdout, result.stdout
+    assert "predict_service.errors.ModelLoadError" in result.stderr
+    line = assert_one_clear_line(log_lines(result.stdout), fault.says)
+    if fault.name == "wrong sha256":
+        # The download really happened: the line names the hash of the bytes that were uploaded.
+        actual = hashlib.sha256((demo_model_dir / MODEL_FILENAME).read_bytes()).hexdigest()
+        assert f"has sha256 {actual}, but MODEL_SHA256 is {UNMATCHED_SHA256}" in line["message"]
+
+
+def test_serve_with_s3_source_but_no_sha256_reports_not_ready(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # No S3 call happens on this path (the check comes first), so no fake S3 is needed in the server process.
+    for name, value in child_env(MODEL_S3_URI=f"s3://{BUCKET}/{PREFIX}/").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("MODEL_SHA256", raising=False)
+    server = Server(tmp_path / "unused")  # Server passes --model-dir; MODEL_S3_URI takes precedence over it
+    try:
+        health = server.wait_ready()
+    finally:
+        output = server.stop()
+    assert health.status_code == 503
+    service_lines = [line for line in output.splitlines() if line.startswith("{")]
+    assert_one_clear_line(log_lines("\n".join(service_lines)), "MODEL_S3_URI is set but MODEL_SHA256 is not")
