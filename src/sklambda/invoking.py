@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import importlib
 import json
 import os
@@ -81,7 +82,10 @@ def load_handler(model_dir: Path | None) -> Any:
 
 
 def invoke(event: dict[str, Any], model_dir: Path | None) -> dict[str, Any]:
-    response: dict[str, Any] = load_handler(model_dir)(event, FakeLambdaContext())
+    # Metrics (EMF) are printed to stdout as on Lambda; send them to stderr with the logs, so that stdout
+    # carries only the response.
+    with contextlib.redirect_stdout(sys.stderr):
+        response: dict[str, Any] = load_handler(model_dir)(event, FakeLambdaContext())
     return response
 
 

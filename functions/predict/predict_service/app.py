@@ -36,6 +36,7 @@ from .schemas import (
     ModelInfoResponse,
     SinglePredictResponse,
 )
+from .telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +76,10 @@ class RequestContextMiddleware:
     """Gives every request an id (Lambda's own when there is one), puts it on the response, and turns any
     unexpected exception into a JSON 500 that names the id and nothing else, logging the traceback."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, telemetry: Telemetry) -> None:
         self.app = app
+        self.telemetry = telemetry
+        self.cold = True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -84,7 +87,9 @@ class RequestContextMiddleware:
             return
         lambda_context = scope.get("aws.context")
         request_id = getattr(lambda_context, "aws_request_id", None) or uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        # The first request this process serves: on Lambda, the one that paid for the cold start.
+        cold_start, self.cold = self.cold, False
+        scope.setdefault("state", {}).update(request_id=request_id, cold_start=cold_start)
         id_header = (b"x-request-id", request_id.encode())
         response_started = False
 
@@ -99,6 +104,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_headers)
         except Exception:
             logger.exception("unhandled error", extra={"request_id": request_id, "path": scope.get("path")})
+            self.telemetry.error("InternalError")
             if response_started:
                 raise
             response = JSONBody(
@@ -141,13 +147,14 @@ def create_app(settings: Settings, runtime: ModelRuntime | None, load_error: Mod
     """Build the API around a loaded runtime. With `runtime=None` (local serving of a broken model directory)
     the app still starts: /health answers 503 with the reason and /predict refuses, instead of a crash loop."""
     manifest = runtime.manifest if runtime else None
+    telemetry = Telemetry(settings.metrics_namespace, manifest.version if manifest else None)
     app = FastAPI(
         title="sklambda prediction API",
         version=manifest.version if manifest else "unavailable",
         summary=f"Predictions from the scikit-learn model {manifest.name!r}" if manifest else None,
         responses=ERROR_RESPONSES,
     )
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, telemetry=telemetry)
     # Added last so it is outermost: even error responses carry the CORS headers the browser needs to read them.
     app.add_middleware(
         CORSMiddleware,
@@ -158,9 +165,23 @@ def create_app(settings: Settings, runtime: ModelRuntime | None, load_error: Mod
         max_age=600,
     )
 
+    def rejected(request: Request, status: int, kind: str) -> None:
+        # What was wrong, never what was sent: the message can quote the caller's keys.
+        telemetry.error(kind)
+        logger.info(
+            "request rejected",
+            extra={
+                "request_id": request_id_of(request.scope),
+                "status": status,
+                "error_kind": kind,
+                "path": request.url.path[:100],
+            },
+        )
+
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, error: ServiceError) -> Response:
         status = STATUS_BY_ERROR.get(type(error), 500)
+        rejected(request, status, type(error).__name__)
         if status == 500:
             logger.error("service error without a status", extra={"request_id": request_id_of(request.scope)})
             return JSONBody(error_body(request_id_of(request.scope), "Internal server error"), status_code=500)
@@ -173,6 +194,7 @@ def create_app(settings: Settings, runtime: ModelRuntime | None, load_error: Mod
             405: f"Method {request.method} is not allowed on this path",
         }
         message = messages.get(error.status_code, str(error.detail))
+        rejected(request, error.status_code, f"Http{error.status_code}")
         return JSONBody(
             error_body(request_id_of(request.scope), message, {"status": error.status_code}),
             status_code=error.status_code,
@@ -182,6 +204,7 @@ def create_app(settings: Settings, runtime: ModelRuntime | None, load_error: Mod
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> Response:
         problems = [{"loc": list(item["loc"]), "msg": item["msg"], "type": item["type"]} for item in error.errors()]
+        rejected(request, 422, "RequestValidationError")
         return JSONBody(error_body(request_id_of(request.scope), "Invalid request", problems), status_code=422)
 
     def ready_runtime() -> ModelRuntime:
@@ -217,13 +240,16 @@ def create_app(settings: Settings, runtime: ModelRuntime | None, load_error: Mod
             content["probabilities"] = result.probabilities
         content["model_name"] = model.manifest.name
         content["model_version"] = model.manifest.version
+        latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        telemetry.prediction(len(parsed.rows), latency_ms, result.labels if model.manifest.classes else None)
         logger.info(
             "prediction",
             extra={
                 "request_id": request_id_of(request.scope),
+                "cold_start": request.scope["state"]["cold_start"],
                 "rows": len(parsed.rows),
                 "model_version": model.manifest.version,
-                "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+                "latency_ms": latency_ms,
             },
         )
         return JSONBody(content, headers=NO_STORE)

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    metrics_namespace: str = "sklambda"
+    """CloudWatch namespace of the EMF metrics (predictions, rows, latency, errors by kind, predicted classes)."""
+
     @field_validator("cors_allow_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
