@@ -100,6 +100,18 @@ def test_openapi_docs_served(client: TestClient) -> None:
     assert set(spec["paths"]) == {"/predict", "/model", "/health"}
     request_schema = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert [option["title"] for option in request_schema["anyOf"]] == ["SinglePredictRequest", "BatchPredictRequest"]
+    # The documented rows are this model's rows: 4 numbers in order, or exactly its 4 names.
+    as_array, as_object = request_schema["anyOf"][0]["properties"]["features"]["anyOf"]
+    assert (as_array["minItems"], as_array["maxItems"], as_array["items"]) == (4, 4, {"type": "number"})
+    assert as_object["required"] == IRIS_FEATURES and as_object["additionalProperties"] is False
+    assert request_schema["anyOf"][1]["properties"]["instances"]["maxItems"] == 1000
+
+
+def test_non_finite_model_output_is_422_not_null(client: TestClient) -> None:
+    body = {"features": [1e308, -1e308, 1e308, -1e308], "return_probabilities": True}
+    assert_error(client.post("/predict", json=body), 422, "not a finite number")
+    # Without probabilities the same row has a well-defined label (the largest score wins), as in scikit-learn.
+    assert client.post("/predict", json={"features": body["features"]}).status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -29,12 +29,12 @@ from .errors import (
 from .payload import decode_json, parse_predict_request
 from .runtime import ModelRuntime
 from .schemas import (
-    PREDICT_REQUEST_SCHEMA,
     BatchPredictResponse,
     ErrorResponse,
     HealthResponse,
     ModelInfoResponse,
     SinglePredictResponse,
+    predict_request_schema,
 )
 from .telemetry import Telemetry
 
@@ -215,12 +215,12 @@ def create_app(settings: Settings, runtime: ModelRuntime | None, load_error: Mod
             )
         return runtime
 
+    request_schema = predict_request_schema(manifest.features if manifest else None, settings.max_batch_rows)
+
     @app.post(
         "/predict",
         summary="Predict one row (features) or a batch (instances)",
-        openapi_extra={
-            "requestBody": {"required": True, "content": {"application/json": {"schema": PREDICT_REQUEST_SCHEMA}}}
-        },
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": request_schema}}}},
         responses={200: {"model": SinglePredictResponse | BatchPredictResponse}},
     )
     async def predict(request: Request) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ import joblib
 import numpy as np
 import sklearn
 
-from .errors import ModelLoadError
+from .errors import InvalidInputError, ModelLoadError
 from .fastpath import build_verified_fast_predictor
 from .inputs import RowConverter
 from .manifest import MODEL_FILENAME, ModelManifest, file_sha256, read_manifest
@@ -109,6 +110,34 @@ class ModelRuntime:
         return self._predict(features, with_probabilities)
 
     def _predict(self, features: np.ndarray, with_probabilities: bool) -> Predictions:
+        # Finite inputs far outside the training range (1e308) can overflow inside the model. That is reported
+        # below as a 422 for the rows concerned, not as numpy warnings and JSON nulls.
+        with np.errstate(all="ignore"):
+            labels, matrix = self._raw_predict(features, with_probabilities)
+        self._check_finite(labels, matrix)
+        if matrix is None:
+            return Predictions(labels, None)
+        keys = self.class_keys
+        return Predictions(labels, [dict(zip(keys, row, strict=True)) for row in matrix])
+
+    def _check_finite(self, labels: list[Any], matrix: list[list[float]] | None) -> None:
+        bad_rows = [i for i, label in enumerate(labels) if isinstance(label, float) and not math.isfinite(label)]
+        if matrix is not None:
+            bad_rows += [i for i, row in enumerate(matrix) if not all(map(math.isfinite, row))]
+        if bad_rows:
+            rows = sorted(set(bad_rows))
+            raise InvalidInputError(
+                f"The model's output is not a finite number for {len(rows)} row(s) (first: row {rows[0]}); "
+                f"their values are probably far outside the range the model was trained on",
+                [
+                    {"loc": ["row", row], "msg": "model output is not finite", "type": "non_finite_output"}
+                    for row in rows[:20]
+                ],
+            )
+
+    def _raw_predict(
+        self, features: np.ndarray, with_probabilities: bool
+    ) -> tuple[list[Any], list[list[float]] | None]:
         fast = self.fast
         with_probabilities = with_probabilities and self.manifest.has_predict_proba
         if fast is not None and (not with_probabilities or fast.has_predict_proba):
@@ -119,7 +148,4 @@ class ModelRuntime:
             with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
                 labels = self.model.predict(features).tolist()
                 matrix = self.model.predict_proba(features).tolist() if with_probabilities else None
-        if matrix is None:
-            return Predictions(labels, None)
-        keys = self.class_keys
-        return Predictions(labels, [dict(zip(keys, row, strict=True)) for row in matrix])
+        return labels, matrix

@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .manifest import FeatureSpec
+
 FeatureValue = float | str
 Row = list[FeatureValue] | dict[str, FeatureValue]
 Label = int | float | str | bool
@@ -95,7 +97,43 @@ class ModelInfoResponse(BaseModel):
     max_batch_rows: int
 
 
-# Inlined (the request models hold no nested models, so their schemas have no $defs to carry along).
-PREDICT_REQUEST_SCHEMA: dict[str, Any] = {
-    "anyOf": [SinglePredictRequest.model_json_schema(), BatchPredictRequest.model_json_schema()]
-}
+def _value_schema(feature: FeatureSpec) -> dict[str, Any]:
+    if feature.type == "category":
+        return {"type": "string", "enum": list(feature.categories or [])}
+    return {"type": "number"}
+
+
+def row_schema(features: list[FeatureSpec]) -> dict[str, Any]:
+    """One row of *this* model: exactly its features, in order as an array or by name as an object."""
+    values = [_value_schema(feature) for feature in features]
+    if all(feature.type == "number" for feature in features):
+        as_array: dict[str, Any] = {"type": "array", "items": {"type": "number"}}
+    else:
+        as_array = {"type": "array", "prefixItems": values, "items": False}
+    as_array.update(minItems=len(features), maxItems=len(features), title="Row in feature order")
+    as_object = {
+        "type": "object",
+        "title": "Row by feature name",
+        "properties": {feature.name: value for feature, value in zip(features, values, strict=True)},
+        "required": [feature.name for feature in features],
+        "additionalProperties": False,
+    }
+    return {"anyOf": [as_array, as_object]}
+
+
+def predict_request_schema(features: list[FeatureSpec] | None, max_batch_rows: int) -> dict[str, Any]:
+    """The request body as the loaded model accepts it, so /docs and schema-driven clients see the real rows.
+    Without a model, the model-agnostic shape of the pydantic models above."""
+    single = SinglePredictRequest.model_json_schema()
+    batch = BatchPredictRequest.model_json_schema()
+    if features is not None:
+        row = row_schema(features)
+        single["properties"]["features"] = row
+        batch["properties"]["instances"] = {
+            "type": "array",
+            "items": row,
+            "minItems": 1,
+            "maxItems": max_batch_rows,
+            "title": "Instances",
+        }
+    return {"anyOf": [single, batch]}
