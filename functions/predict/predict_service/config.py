@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     model_sha256: str | None = None
     """Expected sha256 of model.joblib when MODEL_S3_URI is used (required with it)."""
 
+    model_cache_dir: Path = Path("/tmp/sklambda-model")
+    """Where a MODEL_S3_URI model is downloaded (Lambda's writable /tmp)."""
+
     cors_allow_origins: Annotated[tuple[str, ...], NoDecode] = DEFAULT_CORS_ORIGINS
     """Origins allowed by the app's CORS middleware (comma-separated in the environment). `*` is refused."""
 

@@ -11,8 +11,6 @@ from .runtime import ModelRuntime
 
 logger = logging.getLogger(__name__)
 
-S3_MODEL_CACHE_DIR = Path("/tmp/sklambda-model")
-
 
 def resolve_model_dir(settings: Settings) -> Path:
     if not settings.model_s3_uri:
@@ -26,7 +24,7 @@ def resolve_model_dir(settings: Settings) -> Path:
     from .model_source import fetch_model_dir  # boto3 is only needed (and imported) on this path
 
     try:
-        return fetch_model_dir(settings.model_s3_uri, settings.model_sha256, S3_MODEL_CACHE_DIR)
+        return fetch_model_dir(settings.model_s3_uri, settings.model_sha256, settings.model_cache_dir)
     except ModelLoadError:
         raise
     except Exception as error:

@@ -49,7 +49,8 @@ def _strict_loads(body: bytes) -> Any:
     except MalformedBodyError:
         raise
     except (ValueError, RecursionError) as error:
-        reason = error.msg if isinstance(error, json.JSONDecodeError) else "could not be decoded"
+        # Besides syntax errors: invalid UTF-8, integers longer than Python's 4300-digit limit, deep nesting.
+        reason = error.msg if isinstance(error, json.JSONDecodeError) else str(error)[:200] or "could not be decoded"
         position = {"line": error.lineno, "column": error.colno} if isinstance(error, json.JSONDecodeError) else {}
         raise MalformedBodyError(f"Malformed JSON: {reason}", {"reason": reason, **position}) from None
 

@@ -55,7 +55,11 @@ class ModelRuntime:
         manifest = read_manifest(model_dir)
         model_path = model_dir / MODEL_FILENAME
         if not model_path.is_file():
-            raise ModelLoadError(f"No {MODEL_FILENAME} in {model_dir}", {"model_dir": str(model_dir)})
+            raise ModelLoadError(
+                f"No {MODEL_FILENAME} in {model_dir} (model.json is there): copy the file that was packaged, or "
+                f"re-create the directory with `sklambda package MODEL.joblib` or `sklambda train`",
+                {"model_dir": str(model_dir)},
+            )
         actual_sha256 = file_sha256(model_path)
         if actual_sha256 != manifest.sha256:
             raise ModelLoadError(
