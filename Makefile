@@ -38,7 +38,7 @@ serve: model
 
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check functions src tests bench
+	$(VENV)/bin/ruff format --check functions src tests bench deploy
 
 typecheck: install
 	$(VENV)/bin/mypy
