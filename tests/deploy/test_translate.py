@@ -210,3 +210,16 @@ def test_outputs_give_api_url_function_and_layer_arns() -> None:
     assert resolver.resolve(outputs["ApiUrl"]["Value"]) == "https://${HttpApi}.execute-api.us-east-1.amazonaws.com"
     assert outputs["PredictFunctionArn"]["Value"] == {"Fn::GetAtt": ["PredictFunction", "Arn"]}
     assert outputs["ModelLayerArn"]["Value"] == {"Ref": layer_id}
+
+
+@pytest.mark.parametrize(("enabled", "mode"), [("true", "Active"), ("false", "PassThrough")])
+def test_xray_tracing_parameter_sets_mode_and_only_then_grants_xray_writes(enabled: str, mode: str) -> None:
+    cfn, resolver = translated(EnableTracing=enabled)
+    _, function = only(cfn, "AWS::Lambda::Function")
+    assert resolver.resolve(function["TracingConfig"]) == {"Mode": mode}
+    _, role = only(cfn, "AWS::IAM::Role")
+    policies = {policy["PolicyName"]: policy for policy in resolver.resolve(role["Policies"])}
+    assert ("write-xray-traces" in policies) == (enabled == "true")
+    if enabled == "true":
+        [statement] = policies["write-xray-traces"]["PolicyDocument"]["Statement"]
+        assert statement["Action"] == ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
