@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from predict_service.app import create_app
 from predict_service.config import Settings
+from predict_service.predictions import PredictionRuntime
 from predict_service.runtime import ModelRuntime
 
 from sklambda.training import train_demo
@@ -30,8 +31,26 @@ def demo_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return model_dir
 
 
+# The API must behave identically whichever runtime serves the model, so everything built on `demo_runtime` (the
+# API tests, the telemetry tests, the hardening matrix) runs against both.
+RUNTIMES = ["sklearn", "onnx"]
+
+
 @pytest.fixture(scope="session")
-def demo_runtime(demo_model_dir: Path) -> ModelRuntime:
+def demo_onnx_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo model packaged for onnxruntime (`sklambda train --runtime onnx`): the same fitted pipeline (same
+    seed) as `demo_model_dir`, plus model.onnx verified against it. Tests must not modify it."""
+    model_dir = tmp_path_factory.mktemp("demo-onnx") / "model"
+    train_demo(model_dir, runtime="onnx")
+    return model_dir
+
+
+@pytest.fixture(scope="session", params=RUNTIMES)
+def demo_runtime(request: pytest.FixtureRequest, demo_model_dir: Path) -> PredictionRuntime:
+    if request.param == "onnx":
+        from predict_service.onnx_runtime import OnnxRuntime
+
+        return OnnxRuntime.load(request.getfixturevalue("demo_onnx_model_dir"))
     return ModelRuntime.load(demo_model_dir)
 
 
@@ -40,7 +59,7 @@ def make_client() -> Iterator[Callable[..., TestClient]]:
     """Build a TestClient for the real app with any settings; clients are closed after the test."""
     clients: list[TestClient] = []
 
-    def build(runtime: ModelRuntime | None, **settings: Any) -> TestClient:
+    def build(runtime: PredictionRuntime | None, **settings: Any) -> TestClient:
         app: FastAPI = create_app(Settings(**settings), runtime)
         client = TestClient(app, raise_server_exceptions=False)
         clients.append(client)
@@ -52,7 +71,7 @@ def make_client() -> Iterator[Callable[..., TestClient]]:
 
 
 @pytest.fixture
-def client(make_client: Callable[..., TestClient], demo_runtime: ModelRuntime) -> TestClient:
+def client(make_client: Callable[..., TestClient], demo_runtime: PredictionRuntime) -> TestClient:
     return make_client(demo_runtime)
 
 

@@ -16,6 +16,7 @@ import sklearn
 from predict_service.errors import ModelLoadError
 from predict_service.manifest import (
     MODEL_FILENAME,
+    ONNX_FILENAME,
     FeatureSpec,
     LibraryVersions,
     ModelManifest,
@@ -72,6 +73,7 @@ def write_model_dir(
     class_names: list[str] | None = None,
     metrics: dict[str, float] | None = None,
     source_file: Path | None = None,
+    runtime: Literal["sklearn", "onnx"] = "sklearn",
 ) -> ModelManifest:
     """Stage the directory next to its destination, verify it with the real runtime, then swap it in, so a
     failed packaging never leaves a half-written model where the server or the layer build would find it."""
@@ -108,9 +110,24 @@ def write_model_dir(
             )
         except ValueError as error:
             raise PackagingError(f"Cannot describe this model: {error}") from error
+        if runtime == "onnx":
+            # skl2onnx and onnx are packaging-time tools: imported only for --runtime onnx.
+            from .onnx_export import export_onnx
+
+            exported = export_onnx(model, manifest)
+            (staging / ONNX_FILENAME).write_bytes(exported.model_bytes)
+            # model.joblib stays in the directory: it is what the ONNX graph was verified against, and what
+            # serves the model if it is ever packaged for the scikit-learn runtime again.
+            manifest = ModelManifest.model_validate(
+                {**manifest.model_dump(), "runtime": "onnx", "onnx": exported.artifact.model_dump()}
+            )
         write_manifest(staging, manifest)
         try:
             ModelRuntime.load(staging)
+            if runtime == "onnx":
+                from predict_service.onnx_runtime import OnnxRuntime
+
+                OnnxRuntime.load(staging)
         except ModelLoadError as error:
             raise PackagingError(f"The packaged model does not serve: {error.message}") from error
         if model_dir.exists():

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from predict_service.config import REPO_MODEL_DIR
 from predict_service.errors import ServiceError
+from predict_service.manifest import ModelManifest
 from pydantic import ValidationError
 
 from .artifact import PackagingError
@@ -30,6 +31,27 @@ def float_list(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
 
 
+RUNTIMES = ["sklearn", "onnx"]
+RUNTIME_HELP = (
+    "sklearn (default): serve model.joblib with scikit-learn; onnx: also export model.onnx, verified against the "
+    "model, and serve it with onnxruntime (a smaller layer and a faster cold start)"
+)
+
+
+def describe_runtime(manifest: ModelManifest) -> str:
+    if manifest.onnx is None:
+        return "runtime sklearn"
+    checked = manifest.onnx.verification
+    largest = checked.max_probability_difference
+    if largest is None:
+        largest = checked.max_prediction_difference
+    difference = f", max difference {largest:.1e}" if largest is not None else ""
+    return (
+        f"runtime onnx ({manifest.onnx.precision}, verified on {checked.rows} rows: "
+        f"{checked.label_mismatches} mismatches{difference})"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sklambda", description="Serve a scikit-learn model as an HTTPS API.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -41,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--task", choices=["auto", "classification", "regression"], default="auto")
     train.add_argument("--name", help="model name (default: the CSV's file name)")
     train.add_argument("--version", help="model version (default: the first 12 hex digits of its sha256)")
+    train.add_argument("--runtime", choices=RUNTIMES, default="sklearn", help=RUNTIME_HELP)
 
     package = commands.add_parser("package", help="package your own fitted model.joblib")
     package.add_argument("model_file", type=Path, metavar="MODEL.joblib")
@@ -50,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     package.add_argument("--version", help="model version (default: the first 12 hex digits of its sha256)")
     package.add_argument("--example", type=float_list, help="an example row (default: all zeros)")
     package.add_argument("--class-names", type=comma_list, help="display names of the classes, in classes_ order")
+    package.add_argument("--runtime", choices=RUNTIMES, default="sklearn", help=RUNTIME_HELP)
 
     serve = commands.add_parser("serve", help="serve the API locally with uvicorn")
     serve.add_argument("--host", default="127.0.0.1")
@@ -72,17 +96,24 @@ def run(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         if args.csv is None:
             print("Training the iris demo model (StandardScaler + LogisticRegression)...", file=sys.stderr)
-            manifest = train_demo(args.model_dir)
+            manifest = train_demo(args.model_dir, runtime=args.runtime)
         else:
             if not args.target:
                 raise PackagingError("--csv needs --target COLUMN (the column to predict)")
             print(f"Training on {args.csv} to predict {args.target!r}...", file=sys.stderr)
             manifest = train_csv(
-                args.csv, args.target, args.model_dir, task=args.task, name=args.name, version=args.version
+                args.csv,
+                args.target,
+                args.model_dir,
+                task=args.task,
+                name=args.name,
+                version=args.version,
+                runtime=args.runtime,
             )
         print(
             f"Wrote {args.model_dir} ({manifest.name} {manifest.version}, {manifest.task}, "
-            f"{manifest.n_features} features, metrics {manifest.metrics}) in {time.perf_counter() - started:.1f}s",
+            f"{manifest.n_features} features, metrics {manifest.metrics}, {describe_runtime(manifest)}) "
+            f"in {time.perf_counter() - started:.1f}s",
             file=sys.stderr,
         )
         return 0
@@ -98,10 +129,11 @@ def run(args: argparse.Namespace) -> int:
             version=args.version,
             example=args.example,
             class_names=args.class_names,
+            runtime=args.runtime,
         )
         print(
             f"Wrote {args.model_dir} ({manifest.name} {manifest.version}: {manifest.estimator}, "
-            f"features {manifest.feature_names})",
+            f"features {manifest.feature_names}, {describe_runtime(manifest)})",
             file=sys.stderr,
         )
         return 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import joblib
 from predict_service.manifest import FeatureSpec, ModelManifest
@@ -42,6 +42,7 @@ def package_model(
     version: str | None,
     example: list[float] | None,
     class_names: list[str] | None,
+    runtime: Literal["sklearn", "onnx"] = "sklearn",
 ) -> ModelManifest:
     if not model_file.is_file():
         raise PackagingError(f"{model_file} does not exist")
@@ -65,4 +66,5 @@ def package_model(
         example=example,
         class_names=class_names,
         source_file=model_file,
+        runtime=runtime,
     )

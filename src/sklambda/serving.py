@@ -10,14 +10,14 @@ from predict_service.config import Settings
 from predict_service.errors import ModelLoadError
 from predict_service.loading import load_runtime
 from predict_service.logs import configure_logging
-from predict_service.runtime import ModelRuntime
+from predict_service.predictions import PredictionRuntime
 
 logger = logging.getLogger("predict_service.serve")
 
 
 def serve(settings: Settings, host: str, port: int) -> None:
     configure_logging(settings.log_level)
-    runtime: ModelRuntime | None = None
+    runtime: PredictionRuntime | None = None
     load_error: ModelLoadError | None = None
     try:
         runtime = load_runtime(settings)

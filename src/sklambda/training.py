@@ -6,7 +6,7 @@ import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from predict_service.manifest import FeatureSpec, ModelManifest
@@ -44,7 +44,7 @@ def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
     }
 
 
-def train_demo(model_dir: Path) -> ModelManifest:
+def train_demo(model_dir: Path, runtime: Literal["sklearn", "onnx"] = "sklearn") -> ModelManifest:
     iris = load_iris()
     x_train, x_test, y_train, y_test = train_test_split(
         iris.data, iris.target, test_size=0.2, random_state=SEED, stratify=iris.target
@@ -60,6 +60,7 @@ def train_demo(model_dir: Path) -> ModelManifest:
         example=[float(value) for value in x_test[0]],
         class_names=[str(name) for name in iris.target_names],
         metrics=classification_metrics(y_test, model.predict(x_test)),
+        runtime=runtime,
     )
 
 
@@ -123,7 +124,14 @@ def infer_task(target: list[str]) -> str:
 
 
 def train_csv(
-    csv_path: Path, target: str, model_dir: Path, *, task: str, name: str | None, version: str | None
+    csv_path: Path,
+    target: str,
+    model_dir: Path,
+    *,
+    task: str,
+    name: str | None,
+    version: str | None,
+    runtime: Literal["sklearn", "onnx"] = "sklearn",
 ) -> ModelManifest:
     table = read_csv_table(csv_path, target)
     task = infer_task(table.target) if task == "auto" else task
@@ -173,4 +181,5 @@ def train_csv(
         features=table.features,
         example=list(table.rows[0]),
         metrics={**metrics, "holdout_rows": float(len(y_test))},
+        runtime=runtime,
     )

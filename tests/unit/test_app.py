@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from predict_service.errors import ModelLoadError
 from predict_service.manifest import MODEL_FILENAME
+from predict_service.predictions import PredictionRuntime
 from predict_service.runtime import ModelRuntime
 
 from tests.conftest import IRIS_FEATURES, iris_rows
@@ -78,7 +79,7 @@ def test_predict_probabilities_keyed_by_class(client: TestClient, demo_model_dir
     assert single["probabilities"][0] == pytest.approx(body["probabilities"][0], rel=1e-12)
 
 
-def test_model_endpoint_is_public_manifest(client: TestClient, demo_runtime: ModelRuntime) -> None:
+def test_model_endpoint_is_public_manifest(client: TestClient, demo_runtime: PredictionRuntime) -> None:
     body = client.get("/model").json()
     assert body["feature_names"] == IRIS_FEATURES
     assert body["n_features"] == 4
@@ -184,14 +185,14 @@ def test_predict_json_content_type_variants_accepted(client: TestClient) -> None
         assert response.status_code == 200, content_type
 
 
-def test_predict_too_many_rows_is_413(make_client: Callable[..., TestClient], demo_runtime: ModelRuntime) -> None:
+def test_predict_too_many_rows_is_413(make_client: Callable[..., TestClient], demo_runtime: PredictionRuntime) -> None:
     client = make_client(demo_runtime, max_batch_rows=5)
     assert client.post("/predict", json={"instances": [[1, 2, 3, 4]] * 5}).status_code == 200
     body = assert_error(client.post("/predict", json={"instances": [[1, 2, 3, 4]] * 6}), 413, "at most 5")
     assert body["detail"] == {"rows": 6, "max_batch_rows": 5}
 
 
-def test_predict_oversized_body_is_413(make_client: Callable[..., TestClient], demo_runtime: ModelRuntime) -> None:
+def test_predict_oversized_body_is_413(make_client: Callable[..., TestClient], demo_runtime: PredictionRuntime) -> None:
     client = make_client(demo_runtime, max_body_bytes=2048)
     assert_error(client.post("/predict", json={"instances": [[1.5, 2.5, 3.5, 4.5]] * 200}), 413, "too large")
 
@@ -202,6 +203,9 @@ def test_unknown_route_and_method_are_json(client: TestClient) -> None:
     assert_error(client.delete("/model"), 405, "DELETE")
 
 
+# scikit-learn only: the fault goes into the estimator behind the scikit-learn runtime (its fast path and
+# model.predict). tests/unit/test_onnx.py injects the same fault into the onnxruntime session for the ONNX runtime.
+@pytest.mark.parametrize("demo_runtime", ["sklearn"], indirect=True)
 def test_unexpected_exception_is_500_without_internals(
     make_client: Callable[..., TestClient],
     demo_runtime: ModelRuntime,
@@ -282,7 +286,7 @@ def test_cors_headers_on_error_responses(client: TestClient) -> None:
     assert "x-request-id" in response.headers["access-control-expose-headers"]
 
 
-def test_cors_origins_from_settings(make_client: Callable[..., TestClient], demo_runtime: ModelRuntime) -> None:
+def test_cors_origins_from_settings(make_client: Callable[..., TestClient], demo_runtime: PredictionRuntime) -> None:
     client = make_client(demo_runtime, cors_allow_origins="https://app.example.com, https://admin.example.com")
     for origin in ("https://app.example.com", "https://admin.example.com"):
         response = client.get("/health", headers={"origin": origin})

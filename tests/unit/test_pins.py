@@ -22,7 +22,14 @@ def pins(path: Path) -> dict[str, str]:
     return found
 
 
-@pytest.mark.parametrize("runtime_file", ["layers/model/requirements.txt", "functions/predict/requirements.txt"])
+RUNTIME_FILES = [
+    "layers/model/requirements.txt",
+    "layers/model/requirements-onnx.txt",
+    "functions/predict/requirements.txt",
+]
+
+
+@pytest.mark.parametrize("runtime_file", RUNTIME_FILES)
 def test_dev_requirements_repeat_the_runtime_pins(runtime_file: str) -> None:
     runtime = pins(REPO_ROOT / runtime_file)
     dev = pins(REPO_ROOT / "requirements-dev.txt")
@@ -32,13 +39,14 @@ def test_dev_requirements_repeat_the_runtime_pins(runtime_file: str) -> None:
 
 
 def test_every_runtime_requirement_is_pinned_exactly() -> None:
-    for runtime_file in ("layers/model/requirements.txt", "functions/predict/requirements.txt"):
+    for runtime_file in RUNTIME_FILES:
         for line in (REPO_ROOT / runtime_file).read_text().splitlines():
             line = line.strip()
             if line and not line.startswith("#"):
                 assert PIN.match(line), f"{runtime_file}: {line!r} is not pinned with =="
 
 
-def test_installed_model_stack_matches_the_layer_pins() -> None:
-    for name, pinned in pins(REPO_ROOT / "layers/model/requirements.txt").items():
+@pytest.mark.parametrize("layer_file", ["layers/model/requirements.txt", "layers/model/requirements-onnx.txt"])
+def test_installed_model_stack_matches_the_layer_pins(layer_file: str) -> None:
+    for name, pinned in pins(REPO_ROOT / layer_file).items():
         assert version(name) == pinned, f"{name} {version(name)} is installed but the layer pins {pinned}: make install"

@@ -12,6 +12,7 @@ import pytest
 import sklearn
 from predict_service.errors import InvalidInputError, ModelLoadError
 from predict_service.manifest import MANIFEST_FILENAME, MODEL_FILENAME
+from predict_service.predictions import PredictionRuntime
 from predict_service.runtime import ModelRuntime
 
 from tests.conftest import IRIS_FEATURES, iris_rows
@@ -31,7 +32,7 @@ def edit_manifest(model_dir: Path, **changes: object) -> None:
     path.write_text(json.dumps(manifest))
 
 
-def test_load_demo_model_exposes_manifest(demo_runtime: ModelRuntime) -> None:
+def test_load_demo_model_exposes_manifest(demo_runtime: PredictionRuntime) -> None:
     manifest = demo_runtime.manifest
     assert manifest.name == "iris-demo"
     assert manifest.feature_names == IRIS_FEATURES
@@ -78,7 +79,7 @@ def test_load_reports_broken_model_directory(model_copy: Path, damage: object, m
         ModelRuntime.load(model_copy)
 
 
-def test_predictions_equal_model_predict_on_many_rows(demo_runtime: ModelRuntime, demo_model_dir: Path) -> None:
+def test_predictions_equal_model_predict_on_many_rows(demo_runtime: PredictionRuntime, demo_model_dir: Path) -> None:
     reference = joblib.load(demo_model_dir / MODEL_FILENAME)
     rows = iris_rows(2000, seed=1)
     result = demo_runtime.predict(demo_runtime.rows.to_array(rows.tolist(), "instances"), True)
@@ -90,7 +91,7 @@ def test_predictions_equal_model_predict_on_many_rows(demo_runtime: ModelRuntime
         assert list(got.values()) == pytest.approx(want.tolist(), abs=1e-12)
 
 
-def test_named_rows_are_reordered_to_feature_order(demo_runtime: ModelRuntime) -> None:
+def test_named_rows_are_reordered_to_feature_order(demo_runtime: PredictionRuntime) -> None:
     row = [6.3, 2.5, 4.9, 1.5]
     shuffled = {"petal_width": 1.5, "sepal_length": 6.3, "petal_length": 4.9, "sepal_width": 2.5}
     named = demo_runtime.rows.to_array([shuffled], "features")
@@ -113,14 +114,14 @@ def test_named_rows_are_reordered_to_feature_order(demo_runtime: ModelRuntime) -
         ("1,2,3,4", "row_type"),
     ],
 )
-def test_invalid_rows_are_refused_not_coerced(demo_runtime: ModelRuntime, row: object, kind: str) -> None:
+def test_invalid_rows_are_refused_not_coerced(demo_runtime: PredictionRuntime, row: object, kind: str) -> None:
     with pytest.raises(InvalidInputError) as raised:
         demo_runtime.rows.to_array([row], "features")
     assert raised.value.detail[0]["type"] == kind
     assert raised.value.detail[0]["loc"][0] == "features"
 
 
-def test_batch_errors_name_the_row(demo_runtime: ModelRuntime) -> None:
+def test_batch_errors_name_the_row(demo_runtime: PredictionRuntime) -> None:
     with pytest.raises(InvalidInputError, match=r"instances\.1\.2") as raised:
         demo_runtime.rows.to_array([[1, 2, 3, 4], [1, 2, "x", 4]], "instances")
     assert raised.value.detail == [

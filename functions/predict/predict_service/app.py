@@ -27,7 +27,7 @@ from .errors import (
     UnsupportedMediaTypeError,
 )
 from .payload import decode_json, parse_predict_request
-from .runtime import ModelRuntime
+from .predictions import PredictionRuntime
 from .schemas import (
     BatchPredictResponse,
     ErrorResponse,
@@ -143,7 +143,9 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(settings: Settings, runtime: ModelRuntime | None, load_error: ModelLoadError | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, runtime: PredictionRuntime | None, load_error: ModelLoadError | None = None
+) -> FastAPI:
     """Build the API around a loaded runtime. With `runtime=None` (local serving of a broken model directory)
     the app still starts: /health answers 503 with the reason and /predict refuses, instead of a crash loop."""
     manifest = runtime.manifest if runtime else None
@@ -207,7 +209,7 @@ def create_app(settings: Settings, runtime: ModelRuntime | None, load_error: Mod
         rejected(request, 422, "RequestValidationError")
         return JSONBody(error_body(request_id_of(request.scope), "Invalid request", problems), status_code=422)
 
-    def ready_runtime() -> ModelRuntime:
+    def ready_runtime() -> PredictionRuntime:
         if runtime is None:
             raise ModelNotReadyError(
                 "The model is not loaded; see the service log for why",

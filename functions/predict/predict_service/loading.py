@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .config import Settings
 from .errors import ModelLoadError
-from .runtime import ModelRuntime
+from .predictions import PredictionRuntime, open_model_dir
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +34,34 @@ def resolve_model_dir(settings: Settings) -> Path:
         ) from error
 
 
-def load_runtime(settings: Settings) -> ModelRuntime:
+def load_model_dir(model_dir: Path) -> PredictionRuntime:
+    """The runtime model.json names. Each runtime module is imported only once chosen: the ONNX layer has no
+    scikit-learn, the scikit-learn layer no onnxruntime, and importing the unused stack would only cost cold start."""
+    manifest = open_model_dir(model_dir)
+    if manifest.runtime == "onnx":
+        try:
+            from .onnx_runtime import OnnxRuntime
+        except ImportError as error:
+            raise ModelLoadError(
+                f"The model in {model_dir} is an ONNX model but onnxruntime cannot be imported ({error}): deploy "
+                f"it with the ONNX layer, or re-package it without --runtime onnx",
+                {"model_dir": str(model_dir), "runtime": "onnx"},
+            ) from error
+        return OnnxRuntime.load(model_dir)
     try:
-        return ModelRuntime.load(resolve_model_dir(settings))
+        from .runtime import ModelRuntime
+    except ImportError as error:
+        raise ModelLoadError(
+            f"The model in {model_dir} is a scikit-learn model but scikit-learn cannot be imported ({error}): "
+            f"deploy it with the scikit-learn model layer, or re-package it with --runtime onnx",
+            {"model_dir": str(model_dir), "runtime": "sklearn"},
+        ) from error
+    return ModelRuntime.load(model_dir)
+
+
+def load_runtime(settings: Settings) -> PredictionRuntime:
+    try:
+        return load_model_dir(resolve_model_dir(settings))
     except ModelLoadError as error:
         logger.critical("model not loaded: %s", error.message, extra={"detail": error.detail})
         raise

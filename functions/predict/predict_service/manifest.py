@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from .errors import ModelLoadError
 
 MODEL_FILENAME = "model.joblib"
+ONNX_FILENAME = "model.onnx"
 MANIFEST_FILENAME = "model.json"
 MANIFEST_SCHEMA_VERSION = 1
 
@@ -45,6 +46,32 @@ class LibraryVersions(BaseModel):
     joblib: str
 
 
+class OnnxVerification(BaseModel):
+    """How the ONNX graph compared with the scikit-learn model at packaging time (see sklambda.onnx_export)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rows: int
+    label_mismatches: int
+    # Classifiers with predict_proba: the largest absolute probability difference over all rows and classes.
+    max_probability_difference: float | None = None
+    # Regressors: the largest absolute difference between the predicted values.
+    max_prediction_difference: float | None = None
+
+
+class OnnxArtifact(BaseModel):
+    """model.onnx: what it was checked against, and by which onnxruntime (the one that must serve it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    onnxruntime: str
+    skl2onnx: str
+    # The float type the graph computes in: float64 where the converters allow it, else float32.
+    precision: Literal["float64", "float32"]
+    verification: OnnxVerification
+
+
 class ModelManifest(BaseModel):
     """Everything a caller (and the runtime) needs to know about a packaged model. Holds no filesystem paths."""
 
@@ -65,6 +92,9 @@ class ModelManifest(BaseModel):
     example: list[FeatureValue]
     versions: LibraryVersions
     metrics: dict[str, float] = Field(default_factory=dict)
+    # Which runtime serves the model: scikit-learn (model.joblib) or onnxruntime (model.onnx, described by `onnx`).
+    runtime: Literal["sklearn", "onnx"] = "sklearn"
+    onnx: OnnxArtifact | None = None
 
     @property
     def feature_names(self) -> list[str]:
@@ -87,6 +117,8 @@ class ModelManifest(BaseModel):
             raise ValueError("a regression model has no classes and no predict_proba")
         if self.class_names is not None and len(self.class_names) != len(self.classes or []):
             raise ValueError("class_names must have one name per class")
+        if (self.runtime == "onnx") != (self.onnx is not None):
+            raise ValueError("the onnx section is required for, and only for, runtime 'onnx'")
         return self
 
     def public(self) -> dict[str, object]:

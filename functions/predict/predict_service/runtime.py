@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,18 +12,15 @@ import joblib
 import numpy as np
 import sklearn
 
-from .errors import InvalidInputError, ModelLoadError
+from .errors import ModelLoadError
 from .fastpath import build_verified_fast_predictor
 from .inputs import RowConverter
-from .manifest import MODEL_FILENAME, ModelManifest, file_sha256, read_manifest
+from .manifest import MODEL_FILENAME, ModelManifest, file_sha256
+from .predictions import Predictions, finite_predictions, open_model_dir, verify_sha256, warm_up
+
+__all__ = ["ModelRuntime", "Predictions"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Predictions:
-    labels: list[Any]
-    probabilities: list[dict[str, float]] | None
 
 
 class ModelRuntime:
@@ -46,13 +41,7 @@ class ModelRuntime:
     def load(cls, model_dir: Path) -> ModelRuntime:
         """Verify the sha256 and the scikit-learn version *before* unpickling, then warm up on the example row."""
         started = time.perf_counter()
-        if not model_dir.is_dir():
-            raise ModelLoadError(
-                f"Model directory {model_dir} does not exist: run `sklambda train` (demo model) or "
-                f"`sklambda package MODEL.joblib`, or set MODEL_DIR",
-                {"model_dir": str(model_dir)},
-            )
-        manifest = read_manifest(model_dir)
+        manifest = open_model_dir(model_dir)
         model_path = model_dir / MODEL_FILENAME
         if not model_path.is_file():
             raise ModelLoadError(
@@ -60,14 +49,7 @@ class ModelRuntime:
                 f"re-create the directory with `sklambda package MODEL.joblib` or `sklambda train`",
                 {"model_dir": str(model_dir)},
             )
-        actual_sha256 = file_sha256(model_path)
-        if actual_sha256 != manifest.sha256:
-            raise ModelLoadError(
-                f"Refusing to unpickle {model_path}: its sha256 {actual_sha256} does not match the manifest's "
-                f"{manifest.sha256}. The file was changed after packaging; re-package it with `sklambda package` "
-                f"if the change is yours",
-                {"expected_sha256": manifest.sha256, "actual_sha256": actual_sha256},
-            )
+        verify_sha256(model_path, file_sha256(model_path), manifest.sha256, "unpickle")
         pickled_with = manifest.versions.scikit_learn
         if pickled_with != sklearn.__version__:
             raise ModelLoadError(
@@ -96,14 +78,7 @@ class ModelRuntime:
 
     def warm_up(self) -> None:
         """One predict on the example row, so the first request does not pay for lazy imports and caches."""
-        try:
-            self.predict(self.rows.to_array([self.manifest.example], "features"), self.manifest.has_predict_proba)
-        except Exception as error:
-            raise ModelLoadError(
-                f"The model failed to predict its own example row {self.manifest.example}: "
-                f"{type(error).__name__}: {error}",
-                {"example": self.manifest.example},
-            ) from error
+        warm_up(self)
 
     def predict(self, features: np.ndarray, with_probabilities: bool) -> Predictions:
         """Predict on rows already validated by `self.rows` (finite, right width, right types)."""
@@ -115,29 +90,10 @@ class ModelRuntime:
 
     def _predict(self, features: np.ndarray, with_probabilities: bool) -> Predictions:
         # Finite inputs far outside the training range (1e308) can overflow inside the model. That is reported
-        # below as a 422 for the rows concerned, not as numpy warnings and JSON nulls.
+        # by finite_predictions as a 422 for the rows concerned, not as numpy warnings and JSON nulls.
         with np.errstate(all="ignore"):
             labels, matrix = self._raw_predict(features, with_probabilities)
-        self._check_finite(labels, matrix)
-        if matrix is None:
-            return Predictions(labels, None)
-        keys = self.class_keys
-        return Predictions(labels, [dict(zip(keys, row, strict=True)) for row in matrix])
-
-    def _check_finite(self, labels: list[Any], matrix: list[list[float]] | None) -> None:
-        bad_rows = [i for i, label in enumerate(labels) if isinstance(label, float) and not math.isfinite(label)]
-        if matrix is not None:
-            bad_rows += [i for i, row in enumerate(matrix) if not all(map(math.isfinite, row))]
-        if bad_rows:
-            rows = sorted(set(bad_rows))
-            raise InvalidInputError(
-                f"The model's output is not a finite number for {len(rows)} row(s) (first: row {rows[0]}); "
-                f"their values are probably far outside the range the model was trained on",
-                [
-                    {"loc": ["row", row], "msg": "model output is not finite", "type": "non_finite_output"}
-                    for row in rows[:20]
-                ],
-            )
+        return finite_predictions(labels, matrix, self.class_keys)
 
     def _raw_predict(
         self, features: np.ndarray, with_probabilities: bool

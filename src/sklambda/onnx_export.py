@@ -1,0 +1,299 @@
+"""`--runtime onnx`: convert a fitted scikit-learn model to ONNX at packaging time, and prove it predicts the same.
+
+Conversion (skl2onnx):
+- Inputs: one float tensor [N, n_features] when every feature is numeric, else one [N, 1] tensor per feature (float
+  for numbers, string for categories): an ONNX tensor has one element type, and skl2onnx maps a ColumnTransformer's
+  positional columns onto consecutive inputs, so pipelines from `sklambda train --csv` convert unchanged.
+- Precision: float64 first (linear models then match scikit-learn to ~1e-16); converters that only produce float32
+  outputs (gradient boosting, tree regressors) make onnxruntime reject the float64 graph, and float32 is tried next.
+  Trees compare float32 inputs in scikit-learn too.
+- Classifier outputs: the class index (option nocl) and the probability matrix as one tensor (zipmap=False); the
+  runtime maps indexes to the manifest's classes so labels keep their scikit-learn type (int, str, bool, float).
+
+Verification, on the example row plus VERIFICATION_ROWS generated rows within the training ranges, through the very
+OnnxRuntime code that serves the model: labels must be identical (value and type), probabilities within
+PROBABILITY_TOLERANCE, regression values within PREDICTION_RTOL relative (float32 graphs cannot be bit-identical).
+
+Where the generated rows come from (per numeric feature, first match wins):
+1. the fitted model's own record of the training data, read from the step that sees the raw column: StandardScaler
+   (mean ± 3 standard deviations), MinMaxScaler (data_min_..data_max_), RobustScaler (center ± 3 IQR), MaxAbsScaler
+   (± max_abs_), the split thresholds of tree ensembles (their range widened by 10% on each side, so both sides of
+   the outermost splits are exercised), HistGradientBoosting's bin thresholds (likewise);
+2. otherwise around the example row: example ± 3 * (|example| / 2 + 1), the spread fastpath.verification_rows uses.
+Categorical features draw uniformly from the manifest's categories.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import traceback
+import warnings
+from dataclasses import dataclass
+from importlib.metadata import version
+from typing import Any, Literal
+
+import numpy as np
+import onnxruntime  # type: ignore[import-untyped]  # onnxruntime ships no type information
+from predict_service.manifest import ModelManifest, OnnxArtifact, OnnxVerification
+from predict_service.onnx_runtime import OnnxRuntime, session_from_bytes
+from skl2onnx import convert_sklearn  # type: ignore[import-untyped]
+from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType  # type: ignore[import-untyped]
+from skl2onnx.common.exceptions import MissingConverter, MissingShapeCalculator  # type: ignore[import-untyped]
+
+from .artifact import PackagingError, describe_estimator
+
+VERIFICATION_ROWS = 4000
+PROBABILITY_TOLERANCE = 1e-5
+PREDICTION_RTOL = 1e-5
+SEED = 0
+# ONNX opset of the default domain; onnxruntime 1.2x executes it and skl2onnx 1.20 writes it.
+TARGET_OPSET = 21
+
+Precision = Literal["float64", "float32"]
+SKLEARN_HINT = "nothing was written: package it without --runtime onnx to serve it with scikit-learn"
+
+
+class OnnxExportError(PackagingError):
+    """The model cannot be served by onnxruntime; the message names the step and what to do instead."""
+
+
+@dataclass(frozen=True)
+class OnnxExport:
+    model_bytes: bytes
+    artifact: OnnxArtifact
+
+
+def final_estimator(model: Any) -> Any:
+    steps = getattr(model, "steps", None)
+    return steps[-1][1] if steps else model
+
+
+def _class_name_in(message: str) -> str | None:
+    # skl2onnx: "Unable to find a shape calculator for type '<class 'sklearn.svm._classes.NuSVC'>'."
+    found = re.findall(r"<class '([\w.]+)'>", message)
+    return found[-1].rsplit(".", 1)[-1] if found else None
+
+
+def failing_step(error: BaseException, model: Any) -> str:
+    """The scikit-learn class skl2onnx failed on: named in its message, else the deepest converter frame's
+    `operator.raw_operator` (skl2onnx calls every converter as conv(scope, operator, container)), else the model."""
+    named = _class_name_in(str(error))
+    if named:
+        return named
+    raw_operator = None
+    for frame, _ in traceback.walk_tb(error.__traceback__):
+        candidate = getattr(frame.f_locals.get("operator"), "raw_operator", None)
+        if candidate is not None:
+            raw_operator = candidate
+    if raw_operator is not None:
+        return type(raw_operator).__name__
+    return type(final_estimator(model)).__name__
+
+
+def one_line(error: BaseException, limit: int = 240) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --- generated rows -------------------------------------------------------------------------------------------
+
+
+def _tree_thresholds(estimator: Any, n_columns: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-feature min/max split threshold over every tree of a tree or tree ensemble, or None."""
+    trees: list[Any] = []
+    if hasattr(estimator, "tree_"):
+        trees = [estimator]
+    elif hasattr(estimator, "estimators_"):
+        trees = [tree for tree in np.ravel(np.asarray(estimator.estimators_, dtype=object)) if hasattr(tree, "tree_")]
+    low, high = np.full(n_columns, np.nan), np.full(n_columns, np.nan)
+    for tree in trees:
+        split = tree.tree_.feature >= 0  # leaves have feature -2
+        features, thresholds = tree.tree_.feature[split], tree.tree_.threshold[split]
+        np.fmin.at(low, features, thresholds)
+        np.fmax.at(high, features, thresholds)
+    bin_mapper = getattr(estimator, "_bin_mapper", None)  # HistGradientBoosting*
+    for column, thresholds in enumerate(getattr(bin_mapper, "bin_thresholds_", None) or []):
+        if column < n_columns and len(thresholds):
+            low[column], high[column] = np.nanmin(thresholds), np.nanmax(thresholds)
+    if np.isnan(low).all():
+        return None
+    widen = (high - low) * 0.1 + 1e-3
+    return low - widen, high + widen
+
+
+def _step_ranges(step: Any, n_columns: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(low, high) per input column of `step` from its fitted attributes; NaN where it does not say."""
+    name = type(step).__name__
+    if name == "StandardScaler" and getattr(step, "mean_", None) is not None:
+        spread = 3 * (step.scale_ if step.scale_ is not None else np.sqrt(step.var_))
+        return step.mean_ - spread, step.mean_ + spread
+    if name == "MinMaxScaler":
+        return step.data_min_, step.data_max_
+    if name == "RobustScaler" and step.center_ is not None:
+        spread = 3 * (step.scale_ if step.scale_ is not None else 1.0)
+        return step.center_ - spread, step.center_ + spread
+    if name == "MaxAbsScaler":
+        return -step.max_abs_, step.max_abs_
+    if name == "Pipeline":
+        return _step_ranges(step.steps[0][1], n_columns)
+    return _tree_thresholds(step, n_columns)
+
+
+def training_ranges(model: Any, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature (low, high) read from the step that sees the raw columns; NaN where the model does not say."""
+    low, high = np.full(n_features, np.nan), np.full(n_features, np.nan)
+    first = model.steps[0][1] if getattr(model, "steps", None) else model
+    transformers = getattr(first, "transformers_", None)  # ColumnTransformer: each part sees some columns
+    parts = (
+        [(step, columns) for _, step, columns in transformers] if transformers else [(first, list(range(n_features)))]
+    )
+    for step, columns in parts:
+        if isinstance(step, str) or isinstance(columns, slice):
+            continue
+        positions = np.atleast_1d(np.asarray(columns))
+        if positions.dtype.kind not in "iu":  # columns selected by name: not the positional layout we serve
+            continue
+        try:
+            found = _step_ranges(step, len(positions))
+        except (AttributeError, TypeError, ValueError):
+            found = None
+        if found is not None:
+            low[positions] = np.asarray(found[0], dtype=np.float64)[: len(positions)]
+            high[positions] = np.asarray(found[1], dtype=np.float64)[: len(positions)]
+    return low, high
+
+
+def verification_rows(model: Any, manifest: ModelManifest, count: int = VERIFICATION_ROWS) -> list[list[Any]]:
+    """The example row plus `count` generated rows as JSON-like lists, the form requests arrive in."""
+    rng = np.random.default_rng(SEED)
+    n_features = manifest.n_features
+    low, high = training_ranges(model, n_features)
+    rows: list[list[Any]] = [list(manifest.example)]
+    columns: list[list[Any]] = []
+    for index, feature in enumerate(manifest.features):
+        if feature.type == "category":
+            columns.append(rng.choice(np.asarray(feature.categories), size=count).tolist())
+            continue
+        if np.isfinite(low[index]) and np.isfinite(high[index]) and high[index] >= low[index]:
+            lo, hi = float(low[index]), float(high[index])
+        else:
+            center = float(manifest.example[index])
+            spread = 3 * (abs(center) / 2 + 1)
+            lo, hi = center - spread, center + spread
+        columns.append(rng.uniform(lo, hi, size=count).tolist())
+    rows.extend([list(values) for values in zip(*columns, strict=True)])
+    return rows
+
+
+# --- conversion and verification ----------------------------------------------------------------------------------
+
+
+def convert(model: Any, manifest: ModelManifest, precision: Precision) -> bytes:
+    """skl2onnx conversion with the input layout and output options OnnxRuntime expects (see module docstring)."""
+    number_type = DoubleTensorType if precision == "float64" else FloatTensorType
+    if all(feature.type == "number" for feature in manifest.features):
+        initial_types: list[tuple[str, Any]] = [("X", number_type([None, manifest.n_features]))]
+    else:
+        initial_types = [
+            (f"x{index}", number_type([None, 1]) if feature.type == "number" else StringTensorType([None, 1]))
+            for index, feature in enumerate(manifest.features)
+        ]
+    options = None
+    if manifest.task == "classification":
+        options = {id(final_estimator(model)): {"zipmap": False, "nocl": True}}
+    with warnings.catch_warnings():
+        # skl2onnx and onnx emit deprecation and conversion notices that say nothing about this model.
+        warnings.simplefilter("ignore")
+        onnx_model = convert_sklearn(
+            model, initial_types=initial_types, options=options, target_opset={"": TARGET_OPSET, "ai.onnx.ml": 3}
+        )
+    model_bytes: bytes = onnx_model.SerializeToString()
+    return model_bytes
+
+
+def sklearn_outputs(model: Any, features: np.ndarray, manifest: ModelManifest) -> tuple[list[Any], np.ndarray | None]:
+    with warnings.catch_warnings():
+        # Models fitted on a DataFrame warn about plain arrays; the columns are already in the manifest's order.
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        labels = model.predict(features).tolist()
+        matrix = np.asarray(model.predict_proba(features), dtype=np.float64) if manifest.has_predict_proba else None
+    return labels, matrix
+
+
+def verify(model: Any, manifest: ModelManifest, model_bytes: bytes) -> OnnxVerification:
+    """Compare the ONNX graph, run by the serving code, with scikit-learn on the verification rows."""
+    onnx_runtime = OnnxRuntime(session_from_bytes(model_bytes), manifest)
+    features = onnx_runtime.rows.to_array(verification_rows(model, manifest), "instances")
+    expected_labels, expected_matrix = sklearn_outputs(model, features, manifest)
+    labels, matrix = onnx_runtime.raw_predict(features, manifest.has_predict_proba)
+    if manifest.task == "classification":
+        # Type too: 1 and True, or 1 and 1.0, are equal in Python but different JSON.
+        mismatches = sum(
+            type(got) is not type(want) or got != want for got, want in zip(labels, expected_labels, strict=True)
+        )
+        max_probability = None
+        if expected_matrix is not None and matrix is not None:
+            max_probability = float(np.max(np.abs(np.asarray(matrix) - expected_matrix)))
+        return OnnxVerification(
+            rows=len(labels), label_mismatches=mismatches, max_probability_difference=max_probability
+        )
+    got, want = np.asarray(labels, dtype=np.float64), np.asarray(expected_labels, dtype=np.float64)
+    difference = np.abs(got - want)
+    mismatches = int(np.count_nonzero(~(difference <= PREDICTION_RTOL * np.maximum(1.0, np.abs(want)))))
+    return OnnxVerification(
+        rows=len(labels), label_mismatches=mismatches, max_prediction_difference=float(np.max(difference))
+    )
+
+
+def problems_with(verification: OnnxVerification) -> str | None:
+    if verification.label_mismatches:
+        what = "labels" if verification.max_prediction_difference is None else "predictions"
+        return (
+            f"{what} differ from scikit-learn's on {verification.label_mismatches} of {verification.rows} "
+            f"verification rows"
+        )
+    if (verification.max_probability_difference or 0.0) > PROBABILITY_TOLERANCE:
+        return (
+            f"probabilities differ from scikit-learn's by up to {verification.max_probability_difference:.2e} "
+            f"(tolerance {PROBABILITY_TOLERANCE:.0e})"
+        )
+    return None
+
+
+def export_onnx(model: Any, manifest: ModelManifest) -> OnnxExport:
+    """model.onnx bytes and their manifest entry, or OnnxExportError naming the step that cannot be served."""
+    failures: list[str] = []
+    for precision in ("float64", "float32"):
+        try:
+            model_bytes = convert(model, manifest, precision)
+        except (MissingShapeCalculator, MissingConverter) as error:
+            # No converter at all: the other precision cannot help.
+            raise OnnxExportError(
+                f"skl2onnx has no ONNX converter for {failing_step(error, model)} (in {describe_estimator(model)}); "
+                f"{SKLEARN_HINT}"
+            ) from error
+        except Exception as error:
+            failures.append(f"{precision}: conversion failed at {failing_step(error, model)}: {one_line(error)}")
+            continue
+        try:
+            verification = verify(model, manifest, model_bytes)
+        except Exception as error:
+            # Typically onnxruntime refusing a float64 graph whose converter emits float32 outputs.
+            failures.append(f"{precision}: onnxruntime cannot run the graph: {one_line(error)}")
+            continue
+        problem = problems_with(verification)
+        if problem is not None:
+            failures.append(f"{precision}: {problem}")
+            continue
+        artifact = OnnxArtifact(
+            sha256=hashlib.sha256(model_bytes).hexdigest(),
+            onnxruntime=onnxruntime.__version__,
+            skl2onnx=version("skl2onnx"),
+            precision=precision,
+            verification=verification,
+        )
+        return OnnxExport(model_bytes, artifact)
+    raise OnnxExportError(
+        f"{describe_estimator(model)} cannot be served by onnxruntime: {'; '.join(failures)}; {SKLEARN_HINT}"
+    )
