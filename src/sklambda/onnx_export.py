@@ -91,8 +91,12 @@ def failing_step(error: BaseException, model: Any) -> str:
     return type(final_estimator(model)).__name__
 
 
-def one_line(error: BaseException, limit: int = 240) -> str:
-    text = " ".join(str(error).split()) or type(error).__name__
+def one_line(error: BaseException, limit: int = 200) -> str:
+    """The first line of an error, cut short: skl2onnx and onnx put whole attribute arrays into their messages."""
+    lines = str(error).strip().splitlines()
+    text = " ".join(lines[0].split()) if lines else type(error).__name__
+    # onnx's "Unable to create node 'X' with name='X' and attributes={...}" goes on with every tree's arrays.
+    text = text.split(" and attributes=", 1)[0]
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -294,6 +298,7 @@ def export_onnx(model: Any, manifest: ModelManifest) -> OnnxExport:
             verification=verification,
         )
         return OnnxExport(model_bytes, artifact)
-    raise OnnxExportError(
-        f"{describe_estimator(model)} cannot be served by onnxruntime: {'; '.join(failures)}; {SKLEARN_HINT}"
-    )
+    # The same failure at both precisions is one failure: say it once.
+    reasons = list(dict.fromkeys(reason.split(": ", 1)[1] for reason in failures))
+    said = reasons[0] if len(reasons) == 1 else "; ".join(failures)
+    raise OnnxExportError(f"{describe_estimator(model)} cannot be served by onnxruntime: {said}; {SKLEARN_HINT}")

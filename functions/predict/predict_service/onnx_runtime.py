@@ -128,7 +128,7 @@ class OnnxRuntime:
             raise ModelLoadError(
                 f"Model was exported and verified with onnxruntime {checked_with} but onnxruntime "
                 f"{onnxruntime.__version__} is installed: re-package it with onnxruntime {onnxruntime.__version__}, "
-                f"or pin onnxruntime=={checked_with} in layers/onnx/requirements.txt and requirements-dev.txt",
+                f"or pin onnxruntime=={checked_with} in layers/model/requirements-onnx.txt and requirements-dev.txt",
                 {"model_onnxruntime": checked_with, "installed_onnxruntime": onnxruntime.__version__},
             )
         try:
