@@ -1,12 +1,15 @@
 """Size report and budget check for the built function + layers (what Lambda counts against its 250 MB limit).
 
-Usage: python deploy/sizes.py [BUILD_DIR] [--budget-mb 200] [--zip]
+Usage: python deploy/sizes.py [BUILD_DIR] [--budget-mb 200] [--zip] [--compare STACK_DIR]
 Exit status 1 when function + layers, unzipped, exceed the budget; the report is printed either way.
+--compare names the other runtime's layer libraries (built by `make build` with STACK_ONLY=1), to show what the
+function + layer would weigh with that runtime instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -118,17 +121,44 @@ def report(artifacts: list[ArtifactSize], budget_bytes: int) -> tuple[str, bool]
     return "\n".join(lines), fits
 
 
+def built_runtime(build_dir: Path) -> str:
+    """The runtime the built model layer serves (model.json's "runtime"), or "unknown" when there is none."""
+    manifest = build_dir / "ModelLayer" / "model" / "model.json"
+    try:
+        runtime = json.loads(manifest.read_text()).get("runtime", "sklearn")
+    except (OSError, ValueError):
+        return "unknown"
+    return str(runtime)
+
+
+def comparison(artifacts: list[ArtifactSize], stack_dir: Path, built: str) -> str:
+    """One line: function + the other runtime's layer (libraries only; the model adds its own size to either)."""
+    other = "sklearn" if built == "onnx" else "onnx"
+    stack_bytes = tree_bytes(stack_dir)[0]
+    function_bytes = sum(artifact.unzipped_bytes for artifact in artifacts if artifact.name != "ModelLayer")
+    how = "`sklambda package/train --runtime onnx`" if other == "onnx" else "packaging without --runtime onnx"
+    return (
+        f"with the {other} runtime instead: layer libraries {mib(stack_bytes).strip()}, function + layer "
+        f"{mib(function_bytes + stack_bytes).strip()} plus the model ({how})"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("build_dir", nargs="?", type=Path, default=Path(".aws-sam/build"))
     parser.add_argument("--budget-mb", type=float, default=DEFAULT_BUDGET_MB, help="MB (MiB) for function + layers")
     parser.add_argument("--zip", action="store_true", help="also measure zipped sizes (a few seconds)")
+    parser.add_argument("--compare", type=Path, help="the other runtime's layer libraries, to report their size")
     args = parser.parse_args(argv)
     if not args.build_dir.is_dir():
         sys.stderr.write(f"{args.build_dir} does not exist: run `make build` first\n")
         return 2
-    text, fits = report(measure(args.build_dir, with_zip=args.zip), int(args.budget_mb * MIB))
-    sys.stdout.write(text + "\n")
+    artifacts = measure(args.build_dir, with_zip=args.zip)
+    text, fits = report(artifacts, int(args.budget_mb * MIB))
+    runtime = built_runtime(args.build_dir)
+    sys.stdout.write(f"model runtime: {runtime} (from the built layer's model/model.json)\n{text}\n")
+    if args.compare is not None and args.compare.is_dir():
+        sys.stdout.write(comparison(artifacts, args.compare, runtime) + "\n")
     return 0 if fits else 1
 
 

@@ -19,8 +19,12 @@ SAM_CACHE_DIR ?= .aws-sam/cache-$(ARCH)
 ifeq ($(origin TARGET_PYTHON),undefined)
 TARGET_PYTHON := $(shell $(PYTHON) deploy/toolchain.py $(LAMBDA_PYTHON))
 endif
-SAM_ENV := SAM_CLI_TELEMETRY=0 PY_VER=$(LAMBDA_PYTHON) ARCH=$(ARCH) TARGET_PYTHON=$(TARGET_PYTHON) \
-           PIP="$(abspath $(SAM_VENV))/bin/python -m pip"
+# The model directory the layer is built from (layers/model/Makefile's default: layers/model/model).
+LAYER_MODEL_DIR ?=
+# Handed to both makefile builds through the environment (make reads it into their `?=` variables).
+LAYER_TOOLS := PY_VER=$(LAMBDA_PYTHON) ARCH=$(ARCH) TARGET_PYTHON=$(TARGET_PYTHON) \
+               PIP="$(abspath $(SAM_VENV))/bin/python -m pip" PYTHON="$(abspath $(SAM_VENV))/bin/python"
+SAM_ENV := SAM_CLI_TELEMETRY=0 $(LAYER_TOOLS) $(if $(LAYER_MODEL_DIR),MODEL_SRC="$(abspath $(LAYER_MODEL_DIR))")
 
 EVENT_BODY := {"features":[5.1,3.5,1.4,0.2]}
 
@@ -48,8 +52,17 @@ sam-build: $(SAM_VENV)/.installed model
 	$(SAM_ENV) $(SAM) build $(SAM_BUILD_RESOURCE) --parameter-overrides Architecture=$(ARCH) \
 	  --build-dir $(SAM_BUILD_DIR) --cache-dir $(SAM_CACHE_DIR) $(SAM_CACHE) --parallel
 
+# The runtime the model was packaged for decides the layer; the other runtime's libraries are built too (no model,
+# not deployed) so the report shows both sizes.
+BUILT_RUNTIME = $(shell $(PYTHON) -c 'import json, sys; print(json.load(open(sys.argv[1])).get("runtime", "sklearn"))' \
+                  "$(SAM_BUILD_DIR)/ModelLayer/model/model.json" 2>/dev/null)
+OTHER_RUNTIME = $(if $(filter onnx,$(BUILT_RUNTIME)),sklearn,onnx)
+COMPARE_DIR = $(dir $(abspath $(SAM_BUILD_DIR)))compare-$(OTHER_RUNTIME)-$(ARCH)
+
 build: validate sam-build install
-	$(PY) deploy/sizes.py $(SAM_BUILD_DIR) --budget-mb $(BUDGET_MB) --zip
+	@$(MAKE) --no-print-directory -s -C layers/model build-stack STACK_ONLY=1 MODEL_RUNTIME=$(OTHER_RUNTIME) \
+	  ARTIFACTS_DIR="$(COMPARE_DIR)" $(LAYER_TOOLS) >/dev/null
+	$(PY) deploy/sizes.py $(SAM_BUILD_DIR) --budget-mb $(BUDGET_MB) --zip --compare "$(COMPARE_DIR)"
 
 sizes: install
 	$(PY) deploy/sizes.py $(SAM_BUILD_DIR) --budget-mb $(BUDGET_MB) --zip

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,9 +77,10 @@ class SamBuild:
         return self.build_dir / "ModelLayer"
 
 
-def sam_build(arch: str, resource: str = "") -> SamBuild:
-    """`make sam-build`, i.e. exactly what `make build` runs, into test-artifacts/."""
-    build_dir = ARTIFACTS / f"sam-build-{arch}{'-' + resource if resource else ''}"
+def sam_build(arch: str, resource: str = "", model_dir: Path | None = None, label: str = "") -> SamBuild:
+    """`make sam-build`, i.e. exactly what `make build` runs, into test-artifacts/; `model_dir` replaces
+    layers/model/model as the model the layer is built from."""
+    build_dir = ARTIFACTS / "-".join(part for part in ("sam-build", arch, resource, label) if part)
     command = [
         "make",
         "--no-print-directory",
@@ -89,6 +91,8 @@ def sam_build(arch: str, resource: str = "") -> SamBuild:
         f"SAM_BUILD_RESOURCE={resource}",
         "SAM_CACHE=--no-cached",
     ]
+    if model_dir is not None:
+        command.append(f"LAYER_MODEL_DIR={model_dir}")
     result = run(command, env=sam_env(), timeout=900)
     log = result.stdout + result.stderr
     assert result.returncode == 0, f"{' '.join(command)} failed:\n{log[-4000:]}"
@@ -107,10 +111,28 @@ def arm64_layer_build(sam: Path, real_model_dir: Path) -> SamBuild:
 
 
 @pytest.fixture(scope="session")
+def onnx_model_dir() -> Path:
+    """The demo model packaged for the ONNX runtime (`sklambda train --runtime onnx`), outside layers/model/model."""
+    model_dir = ARTIFACTS / "onnx-model"
+    result = run([sys.executable, "-m", "sklambda.cli", "train", "--runtime", "onnx", "--model-dir", str(model_dir)])
+    assert result.returncode == 0, result.stderr[-4000:]
+    return model_dir
+
+
+@pytest.fixture(scope="session")
+def onnx_layer_build(sam: Path, onnx_model_dir: Path) -> SamBuild:
+    return sam_build("x86_64", resource="ModelLayer", model_dir=onnx_model_dir, label="onnx")
+
+
+@pytest.fixture(scope="session")
 def target_python() -> Path:
     python = find_target_python(lambda_python_version())
     if python is None:
-        pytest.skip(f"no Python {lambda_python_version()} on this machine: the built artifacts cannot be run here")
+        message = f"no Python {lambda_python_version()} on this machine: the built artifacts cannot be run here"
+        # Locally that only skips; in CI (CI=true) running the built artifacts is the point of these tests.
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(message)
+        pytest.skip(message)
     return python
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from deploy.sizes import DEFAULT_BUDGET_MB, MIB, measure, report
+from deploy.sizes import DEFAULT_BUDGET_MB, MIB, measure, report, tree_bytes
 
 from .conftest import REPO_ROOT, SamBuild, lambda_python_version, load_event
 
@@ -42,12 +42,15 @@ class Context:
 
 events = json.load(sys.stdin)
 responses = [handler.handler(event, Context()) for event in events]
-sklearn = sys.modules["sklearn"]
+sklearn = sys.modules.get("sklearn")
+onnxruntime = sys.modules.get("onnxruntime")
 print(json.dumps({
     "init_seconds": init_seconds,
     "responses": responses,
     "python": "%d.%d" % sys.version_info[:2],
-    "sklearn": [sklearn.__version__, sklearn.__file__],
+    "sklearn": [sklearn.__version__, sklearn.__file__] if sklearn else None,
+    "onnxruntime": [onnxruntime.__version__, onnxruntime.__file__] if onnxruntime else None,
+    "scipy_loaded": "scipy" in sys.modules,
     "fastapi_file": sys.modules["fastapi"].__file__,
 }))
 """
@@ -85,11 +88,15 @@ def elf_machine(path: Path) -> int:
     return machine
 
 
-def run_built_handler(build: SamBuild, python: Path, events: list[dict[str, Any]], **env: str) -> dict[str, Any]:
+def run_built_handler(
+    build: SamBuild, python: Path, events: list[dict[str, Any]], layer_dir: Path | None = None, **env: str
+) -> dict[str, Any]:
+    """The built function with the built layer (or `layer_dir`, another build's layer) as Lambda lays them out."""
+    layer = layer_dir or build.layer_dir
     environment = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "MODEL_DIR": str(build.layer_dir / "model"),
-        "PYTHONPATH": f"{build.function_dir}:{build.layer_dir / 'python'}",
+        "MODEL_DIR": str(layer / "model"),
+        "PYTHONPATH": f"{build.function_dir}:{layer / 'python'}",
         # /var/task and /opt are read-only on Lambda: only the byte code shipped in the build can be used.
         "PYTHONDONTWRITEBYTECODE": "1",
         "AWS_LAMBDA_FUNCTION_NAME": "sklambda-test-predict",
@@ -287,3 +294,75 @@ def test_arm64_layer_contains_aarch64_wheels_of_the_pinned_stack(arm64_layer_bui
     assert {elf_machine(path) for path in shared_objects} == {ELF_MACHINE["aarch64"]}
     assert not list(site.rglob("*x86_64*.so"))
     assert sorted(path.name for path in (layer / "model").iterdir()) == ["model.joblib", "model.json"]
+
+
+# Issue 8's target for function + ONNX layer, unzipped (the scikit-learn stack alone is about 150 MB).
+ONNX_TOTAL_TARGET_MB = 90
+
+
+def test_onnx_layer_carries_onnxruntime_and_numpy_only(onnx_layer_build: SamBuild, onnx_model_dir: Path) -> None:
+    layer = onnx_layer_build.layer_dir
+    installed = installed_distributions(layer / "python")
+
+    assert set(installed) == {"onnxruntime", "numpy"}, sorted(installed)
+    for name, version in pinned_requirements(REPO_ROOT / "layers" / "model" / "requirements-onnx.txt").items():
+        assert installed[name][0] == version, name
+        assert "cp313" in installed[name][1] and "x86_64" in installed[name][1], installed[name]
+    # No pickle ships with the ONNX runtime: the graph and the manifest only, byte for byte what was packaged.
+    assert sorted(path.name for path in (layer / "model").iterdir()) == ["model.json", "model.onnx"]
+    for name in ("model.json", "model.onnx"):
+        assert (layer / "model" / name).read_bytes() == (onnx_model_dir / name).read_bytes()
+    # Slimmed: onnxruntime's tooling and C API library, numpy's test modules.
+    site = layer / "python"
+    assert not (site / "onnxruntime" / "transformers").exists() and not (site / "onnxruntime" / "tools").exists()
+    assert not list((site / "onnxruntime" / "capi").glob("libonnxruntime.so*"))
+    assert not list((site / "numpy" / "_core").glob("_simd.*.so"))
+    assert "model layer: runtime onnx" in onnx_layer_build.log
+
+
+def test_built_handler_serves_the_onnx_layer_without_scikit_learn(
+    x86_build: SamBuild, onnx_layer_build: SamBuild, target_python: Path
+) -> None:
+    """The same built function on the ONNX layer: the runtime comes from the manifest, onnxruntime from the layer,
+    and neither scikit-learn nor scipy is imported (they are not even there)."""
+    events = [
+        load_event("http-api-predict.json"),
+        load_event("rest-api-predict.json"),
+        load_event("http-api-model.json"),
+    ]
+
+    output = run_built_handler(x86_build, target_python, events, layer_dir=onnx_layer_build.layer_dir)
+
+    assert output["sklearn"] is None and not output["scipy_loaded"]
+    assert output["onnxruntime"][1] == str(onnx_layer_build.layer_dir / "python" / "onnxruntime" / "__init__.pyc")
+    predict_v2, predict_v1, model_v2 = output["responses"]
+    for response in (predict_v2, predict_v1):
+        assert response["statusCode"] == 200, response
+        assert json.loads(response["body"])["prediction"] == [0]
+    assert json.loads(model_v2["body"])["runtime"] == "onnx"
+
+
+def test_function_and_onnx_layer_fit_the_onnx_target(x86_build: SamBuild, onnx_layer_build: SamBuild) -> None:
+    function_bytes = tree_bytes(x86_build.function_dir)[0]
+    layer_bytes = tree_bytes(onnx_layer_build.layer_dir)[0]
+
+    total_mb = (function_bytes + layer_bytes) / MIB
+    assert total_mb <= ONNX_TOTAL_TARGET_MB, f"function + ONNX layer = {total_mb:.1f} MB"
+
+
+def test_sizes_report_names_the_runtime_and_compares_the_other(x86_build: SamBuild, onnx_layer_build: SamBuild) -> None:
+    """What `make build` prints: the built runtime, and function + the other runtime's layer libraries."""
+    compare = onnx_layer_build.layer_dir / "python"
+    result = subprocess.run(
+        [sys.executable, "deploy/sizes.py", str(x86_build.build_dir), "--compare", str(compare)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "model runtime: sklearn" in result.stdout
+    expected = (tree_bytes(x86_build.function_dir)[0] + tree_bytes(compare)[0]) / MIB
+    assert f"with the onnx runtime instead: layer libraries {tree_bytes(compare)[0] / MIB:.1f} MB" in result.stdout
+    assert f"function + layer {expected:.1f} MB" in result.stdout
