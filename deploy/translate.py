@@ -148,6 +148,32 @@ class IntrinsicResolver:
         resolved = {key: self.resolve_conditionals(item) for key, item in value.items()}
         return {key: item for key, item in resolved.items() if item is not _NO_VALUE}
 
+    def failed_rules(self, rules: dict[str, Any]) -> dict[str, list[str]]:
+        """Evaluate a template's Rules as CloudFormation does before it changes anything: {rule name: [the
+        AssertDescription of each failed assertion]} for the rules that fail; empty when the parameters are accepted.
+
+        Neither the SAM translator nor moto evaluates Rules. An expression that does not come out as a boolean here
+        (an intrinsic this resolver does not know) raises instead of counting as passed.
+        """
+        failed: dict[str, list[str]] = {}
+        for name, rule in rules.items():
+            if "RuleCondition" in rule and not self._truth(rule["RuleCondition"], f"{name}.RuleCondition"):
+                continue
+            messages = [
+                str(assertion.get("AssertDescription", ""))
+                for index, assertion in enumerate(rule["Assertions"])
+                if not self._truth(assertion["Assert"], f"{name}.Assertions[{index}]")
+            ]
+            if messages:
+                failed[name] = messages
+        return failed
+
+    def _truth(self, expression: Any, where: str) -> bool:
+        value = self.resolve(expression)
+        if not isinstance(value, bool):
+            raise ValueError(f"{where}: {expression!r} does not evaluate to a boolean offline (got {value!r})")
+        return value
+
     def _fn_if(self, argument: list[Any]) -> Any:
         name, when_true, when_false = argument
         return self._resolve(when_true if self.condition(name) else when_false)

@@ -90,6 +90,78 @@ def test_allowed_origins_pattern_refuses_wildcards_and_trailing_slashes(origins:
     assert (re.fullmatch(pattern, origins) is not None) is accepted
 
 
+@pytest.mark.parametrize(
+    ("issuer", "accepted"),
+    [
+        ("", True),
+        ("https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123", True),
+        ("https://example.eu.auth0.com/", True),
+        ("http://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123", False),
+        ("cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123", False),
+        ("https://a.example.com,https://b.example.com", False),
+        ("https://issuer.example.com ", False),
+    ],
+)
+def test_jwt_issuer_pattern_takes_one_https_url(issuer: str, accepted: bool) -> None:
+    pattern = load_template(TEMPLATE)["Parameters"]["JwtIssuer"]["AllowedPattern"]
+
+    assert (re.fullmatch(pattern, issuer) is not None) is accepted
+
+
+@pytest.mark.parametrize(
+    ("audience", "accepted"),
+    [
+        ("", True),
+        ("1example23456789abcdefghij", True),
+        ("1example23456789abcdefghij,2example23456789abcdefghij", True),
+        ("https://api.example.com", True),
+        ("a, b", False),
+        ("a,", False),
+        (",a", False),
+        ("a,,b", False),
+    ],
+)
+def test_jwt_audience_pattern_takes_a_comma_separated_list(audience: str, accepted: bool) -> None:
+    pattern = load_template(TEMPLATE)["Parameters"]["JwtAudience"]["AllowedPattern"]
+
+    assert (re.fullmatch(pattern, audience) is not None) is accepted
+
+
+def test_jwt_parameters_are_off_by_default_and_documented_as_a_pair() -> None:
+    template = load_template(TEMPLATE)
+    parameters = template["Parameters"]
+
+    for name, other in (("JwtIssuer", "JwtAudience"), ("JwtAudience", "JwtIssuer")):
+        assert parameters[name]["Default"] == "", f"{name}: the API must stay open unless asked otherwise"
+        description = parameters[name]["Description"]
+        assert other in description, f"{name}: Description must say it goes with {other}"
+        assert "no authorizer" in description, f"{name}: Description must say what empty means"
+        assert parameters[name]["ConstraintDescription"], f"{name}: a refused value must say what is expected"
+    assert {"JwtIssuerNeedsAudience", "JwtAudienceNeedsIssuer"} <= set(template["Rules"])
+    for rule in ("JwtIssuerNeedsAudience", "JwtAudienceNeedsIssuer"):
+        assert template["Rules"][rule]["Assertions"][0]["AssertDescription"]
+
+
+def test_samconfig_overrides_name_template_parameters_with_acceptable_values() -> None:
+    config = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    parameters = load_template(TEMPLATE)["Parameters"]
+
+    for env in ("default", "prod"):
+        overrides = dict(
+            item.split("=", 1) for item in shlex.split(config[env]["deploy"]["parameters"]["parameter_overrides"])
+        )
+        for name, value in overrides.items():
+            assert name in parameters, f"{env}: {name} is not a template parameter"
+            spec = parameters[name]
+            if "AllowedPattern" in spec:
+                assert re.fullmatch(spec["AllowedPattern"], value), f"{env}: {name}={value!r}"
+            if "AllowedValues" in spec:
+                assert value in [str(allowed) for allowed in spec["AllowedValues"]], f"{env}: {name}={value!r}"
+        assert ("JwtIssuer" in overrides) == ("JwtAudience" in overrides), (
+            f"{env}: JwtIssuer and JwtAudience go together"
+        )
+
+
 def test_samconfig_has_dev_and_reviewed_prod_environments() -> None:
     config = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text(encoding="utf-8"))
     pattern = load_template(TEMPLATE)["Parameters"]["AllowedOrigins"]["AllowedPattern"]

@@ -15,7 +15,21 @@ pytestmark = pytest.mark.deploy
 
 TEMPLATE = REPO_ROOT / "template.yaml"
 BUCKET = "sklambda-artifacts"
-ROUTES = {("/predict", "post"), ("/model", "get"), ("/health", "get"), ("/docs", "get"), ("/openapi.json", "get")}
+ROUTES = {
+    ("/predict", "post"),
+    ("/model", "get"),
+    ("/health", "get"),
+    ("/docs", "get"),
+    ("/openapi.json", "get"),
+    ("/{proxy+}", "options"),
+}
+ANY = "x-amazon-apigateway-any-method"
+ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123"
+AUDIENCE = "1example23456789abcdefghij,2example23456789abcdefghij"
+# With the JWT authorizer on: what needs a token, and what stays public (health checks, the API description, CORS
+# preflights).
+PROTECTED = {("/predict", "post"), ("/model", "get"), ("$default", ANY)}
+PUBLIC = {("/health", "get"), ("/docs", "get"), ("/openapi.json", "get"), ("/{proxy+}", "options")}
 
 
 def translated(**parameters: Any) -> tuple[dict[str, Any], IntrinsicResolver]:
@@ -32,6 +46,18 @@ def only(cfn: dict[str, Any], resource_type: str) -> tuple[str, dict[str, Any]]:
     assert len(found) == 1, f"{resource_type}: {list(found)}"
     name, spec = next(iter(found.items()))
     return name, spec["Properties"]
+
+
+def api_body(**parameters: Any) -> dict[str, Any]:
+    """The HTTP API's OpenAPI body as CloudFormation would create it for these parameters."""
+    cfn, resolver = translated(**parameters)
+    _, api = only(cfn, "AWS::ApiGatewayV2::Api")
+    body: dict[str, Any] = resolver.resolve(api["Body"])
+    return body
+
+
+def operations(body: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(path, method): op for path, item in body["paths"].items() for method, op in item.items()}
 
 
 def test_translation_yields_plain_cloudformation_with_s3_code() -> None:
@@ -53,7 +79,7 @@ def test_http_api_has_the_app_routes_a_catch_all_and_no_stage_prefix() -> None:
 
     routes = {(path, method) for path, item in body["paths"].items() for method in item if path != "$default"}
     assert routes == ROUTES
-    assert body["paths"]["$default"]["x-amazon-apigateway-any-method"]["isDefaultRoute"] is True
+    assert body["paths"]["$default"][ANY]["isDefaultRoute"] is True
     integrations = [op["x-amazon-apigateway-integration"] for item in body["paths"].values() for op in item.values()]
     assert {(i["type"], i["payloadFormatVersion"]) for i in integrations} == {("aws_proxy", "2.0")}
     # API Gateway invokes the `live` alias, so SnapStart and new model versions take effect.
@@ -78,6 +104,8 @@ def test_cors_configuration_equals_allowed_origins(origins: str) -> None:
         "allowOrigins": origins.split(","),
         "allowMethods": ["GET", "POST", "OPTIONS"],
         "allowHeaders": ["content-type", "authorization"],
+        # API Gateway drops the app's own CORS headers, so without this the JS client could not read x-request-id.
+        "exposeHeaders": ["x-request-id"],
         "maxAge": 600,
     }
     # The app's CORS middleware gets the same list (it answers when running under `sklambda serve`).
@@ -223,3 +251,73 @@ def test_xray_tracing_parameter_sets_mode_and_only_then_grants_xray_writes(enabl
     if enabled == "true":
         [statement] = policies["write-xray-traces"]["PolicyDocument"]["Statement"]
         assert statement["Action"] == ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+
+
+def test_default_parameters_put_no_authorizer_on_any_route() -> None:
+    body = api_body()
+
+    assert "components" not in body
+    assert {key: op["security"] for key, op in operations(body).items() if "security" in op} == {}
+
+
+@pytest.mark.parametrize("origins", ["http://localhost:5173", ""])
+def test_jwt_parameters_protect_predict_model_and_the_catch_all_only(origins: str) -> None:
+    body = api_body(JwtIssuer=ISSUER, JwtAudience=AUDIENCE, AllowedOrigins=origins)
+
+    assert body["components"]["securitySchemes"] == {
+        "JwtAuthorizer": {
+            "type": "oauth2",
+            "x-amazon-apigateway-authorizer": {
+                "type": "jwt",
+                "identitySource": "$request.header.Authorization",
+                "jwtConfiguration": {"issuer": ISSUER, "audience": AUDIENCE.split(",")},
+            },
+        }
+    }
+    ops = operations(body)
+    assert set(ops) == PROTECTED | PUBLIC
+    assert {key: ops[key].get("security") for key in PROTECTED} == dict.fromkeys(PROTECTED, [{"JwtAuthorizer": []}])
+    assert {key: ops[key].get("security") for key in PUBLIC} == dict.fromkeys(PUBLIC)
+
+
+def test_preflights_reach_an_unprotected_route_that_outranks_the_protected_catch_all() -> None:
+    # $default matches OPTIONS too; API Gateway answers a preflight itself only when no route matches. The
+    # OPTIONS /{proxy+} route is more specific than $default, so a browser's token-less preflight for /predict or
+    # /model never meets the authorizer.
+    body = api_body(JwtIssuer=ISSUER, JwtAudience=AUDIENCE)
+    preflight = body["paths"]["/{proxy+}"]["options"]
+
+    assert "security" not in preflight
+    assert preflight["x-amazon-apigateway-integration"]["type"] == "aws_proxy"
+    assert "authorization" in body["x-amazon-apigateway-cors"]["allowHeaders"]
+    assert "allowCredentials" not in body["x-amazon-apigateway-cors"]
+
+
+@pytest.mark.parametrize(
+    ("parameters", "failed"),
+    [
+        ({}, {}),
+        ({"JwtIssuer": ISSUER, "JwtAudience": AUDIENCE}, {}),
+        ({"JwtIssuer": ISSUER}, {"JwtIssuerNeedsAudience": "JwtAudience is required when JwtIssuer is set"}),
+        ({"JwtAudience": AUDIENCE}, {"JwtAudienceNeedsIssuer": "JwtIssuer is required when JwtAudience is set"}),
+        ({"ModelS3Uri": "s3://models-bucket/iris"}, {"ModelS3UriNeedsSha256": "ModelSha256 is required"}),
+    ],
+)
+def test_rules_refuse_half_configurations_before_deploying(parameters: dict[str, str], failed: dict[str, str]) -> None:
+    cfn, resolver = translated(**parameters)
+
+    failures = resolver.failed_rules(cfn["Rules"])
+
+    assert set(failures) == set(failed)
+    for rule, message in failed.items():
+        [description] = failures[rule]
+        assert description.startswith(message), description
+
+
+def test_half_a_jwt_configuration_fails_closed_even_without_the_rules() -> None:
+    # Were the rules bypassed, an issuer alone must not deploy an open API: the authorizer is still declared (and
+    # API Gateway refuses it without an audience).
+    for parameters in ({"JwtIssuer": ISSUER}, {"JwtAudience": AUDIENCE}):
+        body = api_body(**parameters)
+        assert "JwtAuthorizer" in body["components"]["securitySchemes"], parameters
+        assert operations(body)[("/predict", "post")]["security"] == [{"JwtAuthorizer": []}], parameters
