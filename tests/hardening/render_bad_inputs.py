@@ -47,6 +47,9 @@ def render(cases: Sequence[BadInput]) -> str:
     for case in cases:
         content_type = case.headers.get("content-type")
         request = f"{case.method} {case.path}" + (f" ({content_type})" if content_type else " (no content type)")
+        others = [f"{name}: {value}" for name, value in case.headers.items() if name != "content-type"]
+        if others:
+            request += " with " + ", ".join(others)
         status = str(case.status) + (f" **known bug**: {plain(case.known_bug)}" if case.known_bug else "")
         cells = [plain(case.case), case.via, cell(request), cell(case.shown), status, cell(case.error)]
         lines.append("| " + " | ".join(cells) + " |")

@@ -122,8 +122,22 @@ CASES: list[BadInput] = [
         422,
         "too large to be a 64-bit float",
     ),
-    # Python's int parser refuses more than 4300 digits (CVE-2020-10735 guard), so this is malformed, not 422.
-    BadInput("5000-digit integer", b'{"features": [5.1, 3.5, 1.4, ' + b"9" * 5000 + b"]}", 400, "Malformed JSON"),
+    # Valid JSON that Python's int parser refuses (more than 4300 digits, the CVE-2020-10735 guard): a 422 that
+    # says where, not a 400 "Malformed JSON".
+    BadInput(
+        "5000-digit integer",
+        b'{"features": [5.1, 3.5, 1.4, ' + b"9" * 5000 + b"]}",
+        422,
+        "Invalid input at features.3: the number is too large (5000 digits; Python reads integers of at most 4300",
+    ),
+    BadInput(
+        "4301-digit negative integer as a named feature",
+        b'{"features": {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": -'
+        + b"9" * 4301
+        + b"}}",
+        422,
+        "Invalid input at features.petal_width: the number is too large (4301 digits",
+    ),
     BadInput(
         "string that looks like a number",
         dumps({"features": [5.1, 3.5, 1.4, "0.2"]}),
@@ -145,6 +159,37 @@ CASES: list[BadInput] = [
         b'{"features": {"sepal_length": 1, "sepal_length": 2, "sepal_width": 1, "petal_length": 1, "petal_width": 1}}',
         400,
         'the key "sepal_length" appears more than once',
+    ),
+    # A key written with an escape is the same key: the duplicate must not be dropped silently either way.
+    BadInput(
+        "duplicate key, one written with a unicode escape",
+        b'{"feature\\u0073": [1, 2, 3, 4], "features": [5, 6, 7, 8]}',
+        400,
+        'the key "features" appears more than once',
+    ),
+    BadInput(
+        "duplicate return_probabilities, one escaped",
+        b'{"features": [1, 2, 3, 4], "return_probabilitie\\u0073": true, "return_probabilities": false}',
+        400,
+        'the key "return_probabilities" appears more than once',
+    ),
+    BadInput(
+        "duplicate unknown top-level key",
+        b'{"features": [1, 2, 3, 4], "x": 1, "x": 2}',
+        400,
+        'the key "x" appears more than once',
+    ),
+    BadInput(
+        "duplicate key in an object inside an array",
+        b'[{"features": [1, 2, 3, 4], "features": [5, 6, 7, 8]}]',
+        400,
+        'the key "features" appears more than once',
+    ),
+    BadInput(
+        "control: key written with a unicode escape",
+        b'{"feature\\u0073": [5.1, 3.5, 1.4, 0.2]}',
+        200,
+        '"prediction"',
     ),
     BadInput("missing named feature", dumps({"features": {"sepal_length": 5.1}}), 422, "missing feature(s)"),
     BadInput("unknown named feature", dumps({"features": named(colour=1)}), 422, "unknown feature name(s) ['colour']"),
@@ -238,8 +283,36 @@ CASES: list[BadInput] = [
         method="GET",
         path="/<script>alert(1)</script>",
     ),
+    # --- CORS preflights the API's CORS settings refuse (allowed ones are tested in tests/unit/test_app.py)
+    BadInput(
+        "CORS preflight from a disallowed origin",
+        None,
+        400,
+        "CORS preflight refused: the origin 'https://evil.example' is not allowed",
+        headers={"origin": "https://evil.example", "access-control-request-method": "POST"},
+        method="OPTIONS",
+    ),
+    BadInput(
+        "CORS preflight asking for a <script> header",
+        None,
+        400,
+        "CORS preflight refused: the request header(s) ['x-<script>alert(1)</script>'] are not allowed",
+        headers={
+            "origin": "http://localhost:5173",
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type, X-<script>alert(1)</script>",
+        },
+        method="OPTIONS",
+    ),
     # --- API Gateway: base64-encoded bodies through the Mangum handler
     BadInput("base64: not JSON", b"\x00\xffnot json", 400, "Malformed JSON", via="lambda"),
+    BadInput(
+        "base64: duplicate key written with a unicode escape",
+        b'{"feature\\u0073": [1, 2, 3, 4], "features": [5, 6, 7, 8]}',
+        400,
+        'the key "features" appears more than once',
+        via="lambda",
+    ),
     BadInput("base64: NaN", b'{"features": [1, 2, 3, NaN]}', 422, "must be a finite number", via="lambda"),
     BadInput(
         "base64: MAX_BATCH_ROWS + 1 rows",

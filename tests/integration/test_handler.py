@@ -116,9 +116,21 @@ def test_cors_through_handler(handler_module: ModuleType) -> None:
     blocked = http_api_event(
         "OPTIONS", "/predict", None, {"origin": "https://evil.example", "access-control-request-method": "POST"}
     )
-    status, headers, _ = call_raw(handler_module, blocked)
-    assert status == 400
+    context = FakeLambdaContext()
+    response = handler_module.handler(blocked, context)
+    headers = {key.lower(): value for key, value in response["headers"].items()}
+    assert response["statusCode"] == 400
     assert "access-control-allow-origin" not in headers
+    # Refused like every other error: a JSON body naming the origin, Lambda's request id, nosniff.
+    assert headers["content-type"] == "application/json"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["x-request-id"] == context.aws_request_id
+    body = json.loads(base64.b64decode(response["body"]) if response["isBase64Encoded"] else response["body"])
+    assert body == {
+        "error": "CORS preflight refused: the origin 'https://evil.example' is not allowed (CORS_ALLOW_ORIGINS)",
+        "detail": {"refused": ["origin"], "origin": "https://evil.example"},
+        "request_id": context.aws_request_id,
+    }
 
 
 def call_raw(handler_module: ModuleType, event: dict[str, Any]) -> tuple[int, dict[str, str], str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -269,14 +270,86 @@ def test_cors_preflight_allowed_origin(client: TestClient) -> None:
     assert "POST" in response.headers["access-control-allow-methods"]
 
 
+def test_cors_allowed_preflight_is_starlettes_answer_unchanged(client: TestClient) -> None:
+    # Browsers only read the status and the access-control-* headers of a preflight; this pins that nothing about
+    # an allowed one changed when refused preflights became JSON errors.
+    response = client.options(
+        "/model",
+        headers={
+            "origin": ALLOWED,
+            "access-control-request-method": "GET",
+            "access-control-request-headers": "content-type",
+        },
+    )
+    assert (response.status_code, response.text) == (200, "OK")
+    assert response.headers["content-type"].startswith("text/plain")
+    assert response.headers["access-control-allow-origin"] == ALLOWED
+    assert response.headers["access-control-allow-methods"] == "GET, POST, OPTIONS"
+    assert response.headers["access-control-max-age"] == "600"
+    assert "content-type" in response.headers["access-control-allow-headers"].lower()
+
+
 def test_cors_disallowed_origin_gets_no_allow_header(client: TestClient) -> None:
     preflight = client.options(
         "/predict", headers={"origin": "https://evil.example", "access-control-request-method": "POST"}
     )
-    assert preflight.status_code == 400
+    body = assert_error(preflight, 400, "CORS preflight refused: the origin 'https://evil.example' is not allowed")
+    assert body["detail"] == {"refused": ["origin"], "origin": "https://evil.example"}
+    assert preflight.headers["x-content-type-options"] == "nosniff"
     assert "access-control-allow-origin" not in preflight.headers
+    assert "Origin" in preflight.headers["vary"]
     simple = client.post("/predict", json={"features": [1, 2, 3, 4]}, headers={"origin": "https://evil.example"})
     assert "access-control-allow-origin" not in simple.headers
+
+
+def test_cors_refused_preflight_names_refused_headers_and_method(
+    client: TestClient, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    headers = {
+        "origin": ALLOWED,
+        "access-control-request-method": "POST",
+        "access-control-request-headers": 'Content-Type, X-Debug, X-"quoted"',
+    }
+    caplog.set_level(logging.INFO, logger="predict_service")
+    # Our own handler on the service logger: whether it propagates to caplog's depends on earlier tests.
+    records: list[logging.LogRecord] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    capture = Capture()
+    service_logger = logging.getLogger("predict_service")
+    service_logger.addHandler(capture)
+    capsys.readouterr()
+    try:
+        refused_headers = client.options("/predict", headers=headers)
+    finally:
+        service_logger.removeHandler(capture)
+    body = assert_error(refused_headers, 400, """the request header(s) ['x-debug', 'x-"quoted"'] are not allowed""")
+    assert body["detail"] == {"refused": ["headers"], "headers": ["x-debug", 'x-"quoted"']}
+    # Raw JSON: the quote in the header name is escaped, not closing the string.
+    assert 'x-\\"quoted\\"' in refused_headers.text
+    # Starlette still answers the allowed origin, so the browser can read the refusal.
+    assert refused_headers.headers["access-control-allow-origin"] == ALLOWED
+    [record] = [record for record in records if record.getMessage() == "request rejected"]
+    assert record.__dict__["error_kind"] == "CorsPreflightRefused"
+    assert record.__dict__["request_id"] == body["request_id"]
+    [metric] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert (metric["kind"], metric["Errors"]) == ("CorsPreflightRefused", [1.0])
+
+    refused_method = client.options("/predict", headers={"origin": ALLOWED, "access-control-request-method": "PUT"})
+    assert_error(refused_method, 400, "the method 'PUT' is not allowed (allowed: GET, POST, OPTIONS)")
+
+    both = client.options(
+        "/predict",
+        headers={
+            "origin": "https://evil.example",
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "x-a",
+        },
+    )
+    assert assert_error(both, 400, "origin", "x-a")["detail"]["refused"] == ["origin", "headers"]  # type: ignore[index]
 
 
 def test_cors_headers_on_error_responses(client: TestClient) -> None:

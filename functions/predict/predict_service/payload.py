@@ -6,13 +6,14 @@ Row contents are checked by the runtime's RowConverter; this module only knows t
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 
 from .errors import InvalidInputError, MalformedBodyError, TooManyRowsError
-from .inputs import MAX_ECHOED_NAMES, describe_json_type, echoed_name
+from .inputs import MAX_ECHOED_NAMES, MAX_REPORTED_PROBLEMS, Location, describe_json_type, echoed_name
 
 ALLOWED_KEYS = frozenset({"features", "instances", "return_probabilities"})
 _KEY_TOKENS = tuple(f'"{key}"'.encode() for key in ALLOWED_KEYS)
@@ -42,17 +43,91 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _malformed(error: ValueError | RecursionError) -> MalformedBodyError:
+    if isinstance(error, json.JSONDecodeError):
+        return MalformedBodyError(
+            f"Malformed JSON: {error.msg}", {"reason": error.msg, "line": error.lineno, "column": error.colno}
+        )
+    # Invalid UTF-8, nesting deeper than the recursion limit, an integer longer than the int-string limit.
+    reason = str(error)[:200] or "could not be decoded"
+    return MalformedBodyError(f"Malformed JSON: {reason}", {"reason": reason})
+
+
+class _OversizedInteger:
+    """Stands in for an integer literal too long for int() while the body is re-parsed to find where it is."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+
+def _report_oversized_integers(body: bytes, original: ValueError) -> NoReturn:
+    """Python refuses to read integers longer than sys.get_int_max_str_digits() (4300 by default, a guard against
+    quadratic-time conversion). Such a body is still valid JSON, so instead of a 400 "Malformed JSON" the caller
+    gets a 422 naming where each such number is. Only runs after the exact parse failed, so the hook below
+    costs nothing on any other request."""
+    limit = sys.get_int_max_str_digits()
+
+    def parse_int(text: str) -> int | _OversizedInteger:
+        digits = len(text) - text.startswith("-")
+        return _OversizedInteger(digits) if limit and digits > limit else int(text)
+
+    try:
+        document = json.loads(body, object_pairs_hook=_reject_duplicate_keys, parse_int=parse_int)
+    except (ValueError, RecursionError) as error:  # the body has another fault past the long number
+        raise _malformed(error) from None
+    found: list[tuple[Location, int]] = []
+    # Iterative: the document can be as deep as the parser allowed, which is Python's recursion limit.
+    pending: list[tuple[Any, Location]] = [(document, [])]
+    while pending:
+        value, loc = pending.pop()
+        if isinstance(value, _OversizedInteger):
+            found.append((loc, value.digits))
+        elif isinstance(value, dict):
+            pending.extend((item, [*loc, echoed_name(key)]) for key, item in reversed(value.items()))
+        elif isinstance(value, list):
+            pending.extend((item, [*loc, index]) for index, item in reversed(list(enumerate(value))))
+    if not found:
+        raise _malformed(original) from None  # the ValueError was something else after all
+    loc, digits = found[0]
+    where = ".".join(map(str, loc)) or "the top level"
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    raise InvalidInputError(
+        f"Invalid input at {where}: the number is too large ({digits} digits; Python reads integers of at most "
+        f"{limit} digits, its int-string limit){more}",
+        [
+            {"loc": loc, "msg": f"integer with {digits} digits, limit {limit}", "type": "number_too_large"}
+            for loc, digits in found[:MAX_REPORTED_PROBLEMS]
+        ],
+    )
+
+
 def _strict_loads(body: bytes) -> Any:
     """The slow, exact parser: finds duplicate keys and accepts NaN/Infinity so they can be reported as 422."""
     try:
         return json.loads(body, object_pairs_hook=_reject_duplicate_keys)
-    except MalformedBodyError:
-        raise
-    except (ValueError, RecursionError) as error:
-        # Besides syntax errors: invalid UTF-8, integers longer than Python's 4300-digit limit, deep nesting.
-        reason = error.msg if isinstance(error, json.JSONDecodeError) else str(error)[:200] or "could not be decoded"
-        position = {"line": error.lineno, "column": error.colno} if isinstance(error, json.JSONDecodeError) else {}
-        raise MalformedBodyError(f"Malformed JSON: {reason}", {"reason": reason, **position}) from None
+    except (json.JSONDecodeError, UnicodeError, RecursionError) as error:
+        raise _malformed(error) from None
+    except ValueError as error:
+        # What is left is int()'s refusal of an over-long integer literal.
+        _report_oversized_integers(body, error)
+
+
+def _duplicates_ruled_out(body: bytes, document: Any) -> bool:
+    """Whether orjson's result can be trusted: it keeps the last of duplicate keys silently. Cheap byte scans
+    prove a body free of duplicates in the common case (one object, keys written literally, only known keys);
+    any other body is parsed again exactly."""
+    if type(document) is not dict:
+        return False  # rejected (422) anyway; the exact parse reports a duplicate inside it first
+    # A backslash may be a key escape ("feature\u0073" is "features"), which the token count below cannot see.
+    if b"\\" in body or body.count(b"{") != 1:
+        return False
+    if not document.keys() <= ALLOWED_KEYS:
+        return False  # an unknown field is an error anyway; a duplicate in the same body is reported first
+    # One object whose keys are all known and literal: each key's token occurs at least once per occurrence of
+    # the key (string values may add more, which only costs the exact parse), so equal counts mean no repeats.
+    return sum(body.count(token) for token in _KEY_TOKENS) == len(document)
 
 
 def decode_json(body: bytes) -> Any:
@@ -64,13 +139,9 @@ def decode_json(body: bytes) -> Any:
         # orjson refuses NaN, Infinity and 1e400; the exact parser accepts them so validation can answer
         # 422 "must be a finite number" instead of a vague 400.
         return _strict_loads(body)
-    # orjson keeps the last of duplicate keys silently. Duplicates are only possible where the body has more
-    # than one object, or repeats a top-level key token; only then pay for the exact parse.
-    if body.count(b"{") > 1 or (
-        isinstance(document, dict) and sum(body.count(token) for token in _KEY_TOKENS) > len(document)
-    ):
-        return _strict_loads(body)
-    return document
+    if _duplicates_ruled_out(body, document):
+        return document
+    return _strict_loads(body)
 
 
 def parse_predict_request(document: Any, max_batch_rows: int, has_predict_proba: bool) -> PredictRequest:
