@@ -1,6 +1,8 @@
 """`make bench`: sklambda's handler against raw model.predict and the seed Flask app, all measured in this run.
 
-Prints one table per section; every ratio compares figures taken in the same process run on the same machine.
+Prints one table per section; every ratio compares figures taken in the same process run on the same machine. Each
+model is served twice: by the scikit-learn runtime (model.joblib) and by the ONNX runtime (the same fitted model
+exported with `--runtime onnx`), through the same handler.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import joblib
 import numpy as np
@@ -59,25 +62,39 @@ def median_seconds(call: Callable[[], object], repeats: int) -> float:
     return statistics.median(samples)
 
 
-def build_models(workdir: Path) -> dict[str, Path]:
+Runtime = Literal["sklearn", "onnx"]
+
+
+@dataclass(frozen=True)
+class BenchModel:
+    """One fitted model packaged for both runtimes."""
+
+    sklearn_dir: Path
+    onnx_dir: Path
+
+
+def build_models(workdir: Path) -> dict[str, BenchModel]:
     iris = load_iris()
     estimators = {
         "logreg": make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
         "forest": RandomForestClassifier(n_estimators=100, random_state=0),
     }
-    dirs = {}
+    models = {}
     for name, estimator in estimators.items():
         estimator.fit(iris.data, iris.target)
-        dirs[name] = workdir / name
-        write_model_dir(
-            estimator,
-            dirs[name],
-            name=f"bench-{name}",
-            version="1",
-            features=[FeatureSpec(name=feature) for feature in IRIS_FEATURES],
-            example=ROW,
-        )
-    return dirs
+        models[name] = BenchModel(workdir / name, workdir / f"{name}-onnx")
+        runtimes: list[tuple[Runtime, Path]] = [("sklearn", models[name].sklearn_dir), ("onnx", models[name].onnx_dir)]
+        for runtime, model_dir in runtimes:
+            write_model_dir(
+                estimator,
+                model_dir,
+                name=f"bench-{name}",
+                version="1",
+                features=[FeatureSpec(name=feature) for feature in IRIS_FEATURES],
+                example=ROW,
+                runtime=runtime,
+            )
+    return models
 
 
 def load_handler(model_dir: Path) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
@@ -101,53 +118,72 @@ def check_ok(response: dict[str, Any]) -> dict[str, Any]:
     return parsed
 
 
-def warm_latency(models: dict[str, Path], repeats: int) -> list[list[str]]:
-    os.environ["MODEL_PATH"] = str(next(iter(models.values())) / "model.joblib")
+def warm_latency(models: dict[str, BenchModel], repeats: int) -> list[list[str]]:
+    os.environ["MODEL_PATH"] = str(next(iter(models.values())).sklearn_dir / "model.joblib")
     import flask_baseline
 
     table = []
-    for name, model_dir in models.items():
-        model = joblib.load(model_dir / "model.joblib")
-        handler = load_handler(model_dir)
+    for name, bench_model in models.items():
+        model = joblib.load(bench_model.sklearn_dir / "model.joblib")
         context = FakeLambdaContext()
         event = predict_event({"features": ROW})
         expected = model.predict(np.array([ROW])).tolist()
+        handler = load_handler(bench_model.sklearn_dir)
         assert check_ok(handler(event, context))["prediction"] == expected
+        onnx_handler = load_handler(bench_model.onnx_dir)
+        assert check_ok(onnx_handler(event, context))["prediction"] == expected
         flask_baseline.model = model
         flask_client = flask_baseline.app.test_client()
         assert flask_client.post("/predict", json={"features": ROW}).get_json()["prediction"] == expected
 
         raw = median_seconds(lambda m=model: m.predict(np.array([ROW])), repeats)  # type: ignore[misc]
         ours = median_seconds(lambda h=handler, e=event, c=context: h(e, c), repeats)  # type: ignore[misc]
+        onnx = median_seconds(lambda h=onnx_handler, e=event, c=context: h(e, c), repeats)  # type: ignore[misc]
         seed = median_seconds(lambda f=flask_client: f.post("/predict", json={"features": ROW}), repeats)  # type: ignore[misc]
         table.append(
             [
                 name,
                 f"{raw * 1e6:.0f}",
                 f"{ours * 1e6:.0f}",
+                f"{onnx * 1e6:.0f}",
                 f"{seed * 1e6:.0f}",
                 f"{ours / raw:.2f}x",
                 f"{ours / seed:.2f}x",
+                f"{onnx / ours:.2f}x",
             ]
         )
     return table
 
 
-def batch_throughput(models: dict[str, Path], repeats: int) -> list[list[str]]:
+def batch_throughput(models: dict[str, BenchModel], repeats: int) -> list[list[str]]:
     rng = np.random.default_rng(0)
     table = []
-    for name, model_dir in models.items():
-        model = joblib.load(model_dir / "model.joblib")
-        handler = load_handler(model_dir)
+    for name, bench_model in models.items():
+        model = joblib.load(bench_model.sklearn_dir / "model.joblib")
+        handler = load_handler(bench_model.sklearn_dir)
+        onnx_handler = load_handler(bench_model.onnx_dir)
         context = FakeLambdaContext()
         for rows in (1, 100, 1000):
             data = np.round(rng.uniform(0.1, 7.9, size=(rows, 4)), 2)
             event = predict_event({"instances": data.tolist()})
-            assert check_ok(handler(event, context))["predictions"] == model.predict(data).tolist()
+            expected = model.predict(data).tolist()
+            assert check_ok(handler(event, context))["predictions"] == expected
+            assert check_ok(onnx_handler(event, context))["predictions"] == expected
             count = max(5, repeats // max(1, rows // 10))
             raw = median_seconds(lambda m=model, d=data: m.predict(d), count)  # type: ignore[misc]
             ours = median_seconds(lambda h=handler, e=event, c=context: h(e, c), count)  # type: ignore[misc]
-            table.append([name, str(rows), f"{rows / raw:,.0f}", f"{rows / ours:,.0f}", f"{raw / ours:.2f}x"])
+            onnx = median_seconds(lambda h=onnx_handler, e=event, c=context: h(e, c), count)  # type: ignore[misc]
+            table.append(
+                [
+                    name,
+                    str(rows),
+                    f"{rows / raw:,.0f}",
+                    f"{rows / ours:,.0f}",
+                    f"{rows / onnx:,.0f}",
+                    f"{raw / ours:.2f}x",
+                    f"{raw / onnx:.2f}x",
+                ]
+            )
     return table
 
 
@@ -171,36 +207,41 @@ print(elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
-def cold_start(models: dict[str, Path], runs: int, python: str) -> list[list[str]]:
+def cold_seconds_and_rss(code: str, env: dict[str, str], runs: int, python: str) -> tuple[float, int]:
+    """Median seconds from interpreter start to ready, and the largest peak RSS (KB), over `runs` fresh processes."""
+    subprocess.run([python, "-c", code], env=env, check=True, capture_output=True)  # fill the .pyc cache
+    samples = []
+    for _ in range(runs):
+        out = subprocess.run([python, "-c", code], env=env, check=True, capture_output=True, text=True)
+        seconds, rss_kb = out.stdout.split()
+        samples.append((float(seconds), int(rss_kb)))
+    return statistics.median(s for s, _ in samples), max(r for _, r in samples)
+
+
+def cold_start(models: dict[str, BenchModel], runs: int, python: str) -> list[list[str]]:
     table = []
-    for name, model_dir in models.items():
-        env = {
-            **os.environ,
-            "MODEL_DIR": str(model_dir),
-            "MODEL_PATH": str(model_dir / "model.joblib"),
-            "LOG_LEVEL": "WARNING",
-            "PYTHONDONTWRITEBYTECODE": "0",
-        }
-        results = {}
-        for label, code in (
-            ("handler", COLD_HANDLER.format(function_dir=str(FUNCTION_DIR))),
-            ("flask", COLD_FLASK.format(bench_dir=str(REPO / "bench"), row=ROW)),
-        ):
-            subprocess.run([python, "-c", code], env=env, check=True, capture_output=True)  # fill the .pyc cache
-            samples = []
-            for _ in range(runs):
-                out = subprocess.run([python, "-c", code], env=env, check=True, capture_output=True, text=True)
-                seconds, rss_kb = out.stdout.split()
-                samples.append((float(seconds), int(rss_kb)))
-            results[label] = (statistics.median(s for s, _ in samples), max(r for _, r in samples))
-        (ours, ours_rss), (seed, seed_rss) = results["handler"], results["flask"]
+    for name, bench_model in models.items():
+        base = {**os.environ, "LOG_LEVEL": "WARNING", "PYTHONDONTWRITEBYTECODE": "0"}
+        handler_code = COLD_HANDLER.format(function_dir=str(FUNCTION_DIR))
+        flask_code = COLD_FLASK.format(bench_dir=str(REPO / "bench"), row=ROW)
+        ours, ours_rss = cold_seconds_and_rss(
+            handler_code, {**base, "MODEL_DIR": str(bench_model.sklearn_dir)}, runs, python
+        )
+        onnx, onnx_rss = cold_seconds_and_rss(
+            handler_code, {**base, "MODEL_DIR": str(bench_model.onnx_dir)}, runs, python
+        )
+        flask_env = {**base, "MODEL_PATH": str(bench_model.sklearn_dir / "model.joblib")}
+        seed, seed_rss = cold_seconds_and_rss(flask_code, flask_env, runs, python)
         table.append(
             [
                 name,
                 f"{ours * 1000:.0f}",
+                f"{onnx * 1000:.0f}",
                 f"{seed * 1000:.0f}",
                 f"{ours / seed:.2f}x",
+                f"{onnx / seed:.2f}x",
                 f"{ours_rss / 1024:.0f}",
+                f"{onnx_rss / 1024:.0f}",
                 f"{seed_rss / 1024:.0f}",
             ]
         )
@@ -211,11 +252,28 @@ def tree_bytes(path: Path) -> int:
     return sum(file.stat().st_size for file in path.rglob("*") if file.is_file() and not file.is_symlink())
 
 
-def package_sizes() -> list[list[str]]:
+def built_layers() -> dict[Runtime, Path]:
+    """The model layer `make build` built (its runtime is the model's) and the other runtime's libraries, which
+    `make build` also builds (without a model) to report both sizes."""
     build = REPO / ".aws-sam" / "build"
-    function, layer = build / "PredictFunction", build / "ModelLayer"
-    if not (function.is_dir() and layer.is_dir()):
-        return [["(no .aws-sam/build: run `make build` first)", "", "", ""]]
+    layers: dict[Runtime, Path] = {}
+    manifest = build / "ModelLayer" / "model" / "model.json"
+    if manifest.is_file():
+        built: Runtime = "onnx" if json.loads(manifest.read_text()).get("runtime") == "onnx" else "sklearn"
+        layers[built] = build / "ModelLayer"
+        other: Runtime = "sklearn" if built == "onnx" else "onnx"
+        # deploy.mk names it compare-<runtime>-<ARCH>; the newest is the one of the last `make build`.
+        compares = list((REPO / ".aws-sam").glob(f"compare-{other}-*"))
+        if compares:
+            layers[other] = max(compares, key=lambda path: path.stat().st_mtime)
+    return layers
+
+
+def package_sizes() -> list[list[str]]:
+    function = REPO / ".aws-sam" / "build" / "PredictFunction"
+    layers = built_layers()
+    if not function.is_dir() or not layers:
+        return [["(no .aws-sam/build: run `make build` first)", "", "", "", ""]]
     with tempfile.TemporaryDirectory() as scratch:
         zip_path = Path(scratch) / "function.zip"
         with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -223,17 +281,22 @@ def package_sizes() -> list[list[str]]:
                 if file.is_file():
                     archive.write(file, file.relative_to(function))
         function_zip = zip_path.stat().st_size
-    function_raw, layer_raw = tree_bytes(function), tree_bytes(layer)
-    total = function_raw + layer_raw
+    function_raw = tree_bytes(function)
     mb = 1024 * 1024
-    return [
-        [
-            f"{function_zip / mb:.1f}",
-            f"{function_raw / mb:.1f}",
-            f"{layer_raw / mb:.1f}",
-            f"{total / mb:.1f} ({total / (LAMBDA_UNZIPPED_LIMIT_MB * mb):.0%} of {LAMBDA_UNZIPPED_LIMIT_MB} MB)",
-        ]
-    ]
+    table = []
+    for runtime, layer in sorted(layers.items()):
+        layer_raw = tree_bytes(layer)
+        total = function_raw + layer_raw
+        table.append(
+            [
+                runtime,
+                f"{function_zip / mb:.1f}",
+                f"{function_raw / mb:.1f}",
+                f"{layer_raw / mb:.1f}" + ("" if (layer / "model").is_dir() else " (libraries only)"),
+                f"{total / mb:.1f} ({total / (LAMBDA_UNZIPPED_LIMIT_MB * mb):.0%} of {LAMBDA_UNZIPPED_LIMIT_MB} MB)",
+            ]
+        )
+    return table
 
 
 def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
@@ -259,22 +322,49 @@ def main() -> None:
         models = build_models(Path(workdir))
         print_table(
             "1. Warm latency, one row (µs, median)",
-            ["model", "raw model.predict", "sklambda handler", "Flask seed", "handler/raw", "handler/Flask"],
+            [
+                "model",
+                "raw model.predict",
+                "handler (sklearn)",
+                "handler (onnx)",
+                "Flask seed",
+                "sklearn/raw",
+                "sklearn/Flask",
+                "onnx/sklearn",
+            ],
             warm_latency(models, args.repeats),
         )
         print_table(
             "2. Batch throughput (rows/s)",
-            ["model", "rows", "raw predict (ready array)", "sklambda handler", "handler/raw"],
+            [
+                "model",
+                "rows",
+                "raw predict (ready array)",
+                "handler (sklearn)",
+                "handler (onnx)",
+                "sklearn/raw",
+                "onnx/raw",
+            ],
             batch_throughput(models, args.repeats // 4),
         )
         print_table(
             f"3. Cold start: fresh process, import to ready (ms, median of {args.cold_runs}), peak RSS (MB)",
-            ["model", "sklambda handler", "Flask seed", "handler/Flask", "handler RSS", "Flask RSS"],
+            [
+                "model",
+                "handler (sklearn)",
+                "handler (onnx)",
+                "Flask seed",
+                "sklearn/Flask",
+                "onnx/Flask",
+                "RSS sklearn",
+                "RSS onnx",
+                "RSS Flask",
+            ],
             cold_start(models, args.cold_runs, args.python),
         )
     print_table(
-        "4. Package sizes (MB, from .aws-sam/build)",
-        ["function zip", "function unzipped", "layer unzipped", "total unzipped"],
+        "4. Package sizes (MB, from `make build`: .aws-sam/build and the other runtime's libraries beside it)",
+        ["runtime", "function zip", "function unzipped", "layer unzipped", "total unzipped"],
         package_sizes(),
     )
     _ = resource

@@ -4,15 +4,21 @@ Conversion (skl2onnx):
 - Inputs: one float tensor [N, n_features] when every feature is numeric, else one [N, 1] tensor per feature (float
   for numbers, string for categories): an ONNX tensor has one element type, and skl2onnx maps a ColumnTransformer's
   positional columns onto consecutive inputs, so pipelines from `sklambda train --csv` convert unchanged.
-- Precision: float64 first (linear models then match scikit-learn to ~1e-16); converters that only produce float32
-  outputs (gradient boosting, tree regressors) make onnxruntime reject the float64 graph, and float32 is tried next.
-  Trees compare float32 inputs in scikit-learn too.
+- Precision, tried in this order until one verifies (GRAPH_VARIANTS):
+  1. float64 throughout, with every tree-based step behind a cast to float32 and back: scikit-learn's trees compare
+     float32(x) with float64 thresholds, and this reproduces exactly that (a plain float64 graph splits differently
+     on inputs such as 2.45 that sit on a threshold, and float32 sums over a forest break its exact ties);
+  2. float64 inputs with the tree steps in float32 (onnxruntime runs some tree converters, e.g. gradient boosting
+     and single trees, only in float32);
+  3. float32 throughout, for converters that produce nothing else.
 - Classifier outputs: the class index (option nocl) and the probability matrix as one tensor (zipmap=False); the
   runtime maps indexes to the manifest's classes so labels keep their scikit-learn type (int, str, bool, float).
 
-Verification, on the example row plus VERIFICATION_ROWS generated rows within the training ranges, through the very
-OnnxRuntime code that serves the model: labels must be identical (value and type), probabilities within
-PROBABILITY_TOLERANCE, regression values within PREDICTION_RTOL relative (float32 graphs cannot be bit-identical).
+Verification, on the example row plus generated rows within the training ranges (VERIFICATION_ROWS uniform ones,
+the same rounded to 0-3 decimals as people type them, and for trees the split thresholds and their float32
+neighbours), through the very OnnxRuntime code that serves the model: labels must be identical (value and type),
+probabilities within PROBABILITY_TOLERANCE, regression values within PREDICTION_RTOL relative (float32 graphs cannot
+be bit-identical).
 
 Where the generated rows come from (per numeric feature, first match wins):
 1. the fitted model's own record of the training data, read from the step that sees the raw column: StandardScaler
@@ -40,6 +46,8 @@ from predict_service.onnx_runtime import OnnxRuntime, session_from_bytes
 from skl2onnx import convert_sklearn  # type: ignore[import-untyped]
 from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType  # type: ignore[import-untyped]
 from skl2onnx.common.exceptions import MissingConverter, MissingShapeCalculator  # type: ignore[import-untyped]
+from skl2onnx.sklapi import CastTransformer  # type: ignore[import-untyped]
+from sklearn.pipeline import Pipeline
 
 from .artifact import PackagingError, describe_estimator
 
@@ -51,6 +59,24 @@ SEED = 0
 TARGET_OPSET = 21
 
 Precision = Literal["float64", "float32"]
+# How many of the generated verification rows sit on (or one float32 step beside) a tree's split thresholds.
+THRESHOLD_ROWS = 4000
+
+
+@dataclass(frozen=True)
+class GraphVariant:
+    """One way to lay out the graph: the input float type and the float type tree-based steps compute in."""
+
+    label: str
+    inputs: Precision
+    trees: Precision
+
+
+GRAPH_VARIANTS = [
+    GraphVariant("float64", inputs="float64", trees="float64"),
+    GraphVariant("float64 with float32 trees", inputs="float64", trees="float32"),
+    GraphVariant("float32", inputs="float32", trees="float32"),
+]
 SKLEARN_HINT = "nothing was written: package it without --runtime onnx to serve it with scikit-learn"
 
 
@@ -67,6 +93,34 @@ class OnnxExport:
 def final_estimator(model: Any) -> Any:
     steps = getattr(model, "steps", None)
     return steps[-1][1] if steps else model
+
+
+def tree_members(estimator: Any) -> list[Any]:
+    """The fitted trees of a tree or tree ensemble (forests, extra trees, gradient boosting); [] for anything else."""
+    if hasattr(estimator, "tree_"):
+        return [estimator]
+    members = getattr(estimator, "estimators_", None)
+    if members is None:
+        return []
+    return [tree for tree in np.ravel(np.asarray(members, dtype=object)) if hasattr(tree, "tree_")]
+
+
+def with_float32_splits(model: Any, trees: Precision) -> Any:
+    """`model` with its tree-based final step behind CastTransformer(float32) (and back to float64 when the trees run
+    in float64), which is what scikit-learn does inside the trees; other models come back unchanged. Only for
+    conversion: in scikit-learn the wrapped model predicts exactly as the original."""
+    if tree_members(model):
+        casts = [("to_float32", CastTransformer(dtype=np.float32))]
+        if trees == "float64":
+            casts.append(("to_float64", CastTransformer(dtype=np.float64)))
+        return Pipeline([*casts, ("trees", model)])
+    steps = getattr(model, "steps", None)
+    if steps:
+        last = steps[-1][1]
+        wrapped = with_float32_splits(last, trees)
+        if wrapped is not last:
+            return Pipeline([*steps[:-1], (steps[-1][0], wrapped)])
+    return model
 
 
 def _class_name_in(message: str) -> str | None:
@@ -105,11 +159,7 @@ def one_line(error: BaseException, limit: int = 200) -> str:
 
 def _tree_thresholds(estimator: Any, n_columns: int) -> tuple[np.ndarray, np.ndarray] | None:
     """Per-feature min/max split threshold over every tree of a tree or tree ensemble, or None."""
-    trees: list[Any] = []
-    if hasattr(estimator, "tree_"):
-        trees = [estimator]
-    elif hasattr(estimator, "estimators_"):
-        trees = [tree for tree in np.ravel(np.asarray(estimator.estimators_, dtype=object)) if hasattr(tree, "tree_")]
+    trees = tree_members(estimator)
     low, high = np.full(n_columns, np.nan), np.full(n_columns, np.nan)
     for tree in trees:
         split = tree.tree_.feature >= 0  # leaves have feature -2
@@ -168,16 +218,52 @@ def training_ranges(model: Any, n_features: int) -> tuple[np.ndarray, np.ndarray
     return low, high
 
 
+def raw_thresholds(model: Any, n_features: int) -> list[np.ndarray]:
+    """Per feature, the split thresholds of a tree-based model that sees the raw columns (the model itself, or after a
+    first step that passes them through unchanged is not assumed: only the bare model counts); [] per feature else."""
+    thresholds: list[list[float]] = [[] for _ in range(n_features)]
+    for tree in tree_members(model):
+        split = tree.tree_.feature >= 0  # leaves have feature -2
+        for feature, threshold in zip(tree.tree_.feature[split], tree.tree_.threshold[split], strict=True):
+            if feature < n_features:
+                thresholds[feature].append(float(threshold))
+    return [np.unique(np.asarray(values, dtype=np.float64)) for values in thresholds]
+
+
+def on_thresholds(thresholds: np.ndarray, rng: np.random.Generator, count: int) -> np.ndarray:
+    """`count` values drawn from the thresholds, their float32 roundings and the float32 steps either side: where a
+    float64 comparison and scikit-learn's float32 one part ways."""
+    as_float32 = thresholds.astype(np.float32)
+    candidates = np.concatenate(
+        [
+            thresholds,
+            as_float32.astype(np.float64),
+            np.nextafter(as_float32, np.float32(np.inf)).astype(np.float64),
+            np.nextafter(as_float32, np.float32(-np.inf)).astype(np.float64),
+            np.round(thresholds, 1),
+            np.round(thresholds, 2),
+        ]
+    )
+    return rng.choice(candidates, size=count)
+
+
 def verification_rows(model: Any, manifest: ModelManifest, count: int = VERIFICATION_ROWS) -> list[list[Any]]:
-    """The example row plus `count` generated rows as JSON-like lists, the form requests arrive in."""
+    """The example row plus generated rows as JSON-like lists, the form requests arrive in: `count` uniform rows
+    within the training ranges, the same rows rounded to 0-3 decimals (people send 5.1, not 5.0999999), and for a
+    bare tree model THRESHOLD_ROWS rows whose values sit on or beside its split thresholds."""
     rng = np.random.default_rng(SEED)
     n_features = manifest.n_features
     low, high = training_ranges(model, n_features)
-    rows: list[list[Any]] = [list(manifest.example)]
-    columns: list[list[Any]] = []
+    thresholds = raw_thresholds(model, n_features)
+    uniform: list[list[Any]] = []
+    rounded: list[list[Any]] = []
+    on_splits: list[list[Any]] = []
+    decimals = rng.integers(0, 4, size=count)
     for index, feature in enumerate(manifest.features):
         if feature.type == "category":
-            columns.append(rng.choice(np.asarray(feature.categories), size=count).tolist())
+            categories = np.asarray(feature.categories)
+            for column in (uniform, rounded, on_splits):
+                column.append(rng.choice(categories, size=count).tolist())
             continue
         if np.isfinite(low[index]) and np.isfinite(high[index]) and high[index] >= low[index]:
             lo, hi = float(low[index]), float(high[index])
@@ -185,17 +271,27 @@ def verification_rows(model: Any, manifest: ModelManifest, count: int = VERIFICA
             center = float(manifest.example[index])
             spread = 3 * (abs(center) / 2 + 1)
             lo, hi = center - spread, center + spread
-        columns.append(rng.uniform(lo, hi, size=count).tolist())
-    rows.extend([list(values) for values in zip(*columns, strict=True)])
+        values = rng.uniform(lo, hi, size=count)
+        uniform.append(values.tolist())
+        rounded.append([round(float(value), int(places)) for value, places in zip(values, decimals, strict=True)])
+        if len(thresholds[index]):
+            on_splits.append(on_thresholds(thresholds[index], rng, count).tolist())
+        else:
+            on_splits.append(rng.uniform(lo, hi, size=count).tolist())
+    rows: list[list[Any]] = [list(manifest.example)]
+    rows.extend(list(values) for values in zip(*uniform, strict=True))
+    rows.extend(list(values) for values in zip(*rounded, strict=True))
+    if any(len(values) for values in thresholds):
+        rows.extend(list(values) for values in zip(*on_splits, strict=True))
     return rows
 
 
 # --- conversion and verification ----------------------------------------------------------------------------------
 
 
-def convert(model: Any, manifest: ModelManifest, precision: Precision) -> bytes:
+def convert(model: Any, manifest: ModelManifest, variant: GraphVariant) -> bytes:
     """skl2onnx conversion with the input layout and output options OnnxRuntime expects (see module docstring)."""
-    number_type = DoubleTensorType if precision == "float64" else FloatTensorType
+    number_type = DoubleTensorType if variant.inputs == "float64" else FloatTensorType
     if all(feature.type == "number" for feature in manifest.features):
         initial_types: list[tuple[str, Any]] = [("X", number_type([None, manifest.n_features]))]
     else:
@@ -205,12 +301,16 @@ def convert(model: Any, manifest: ModelManifest, precision: Precision) -> bytes:
         ]
     options = None
     if manifest.task == "classification":
+        # Keyed by the classifier object itself, which the float32 wrapping below keeps (it only adds casts).
         options = {id(final_estimator(model)): {"zipmap": False, "nocl": True}}
     with warnings.catch_warnings():
         # skl2onnx and onnx emit deprecation and conversion notices that say nothing about this model.
         warnings.simplefilter("ignore")
         onnx_model = convert_sklearn(
-            model, initial_types=initial_types, options=options, target_opset={"": TARGET_OPSET, "ai.onnx.ml": 3}
+            with_float32_splits(model, variant.trees),
+            initial_types=initial_types,
+            options=options,
+            target_opset={"": TARGET_OPSET, "ai.onnx.ml": 3},
         )
     model_bytes: bytes = onnx_model.SerializeToString()
     return model_bytes
@@ -267,38 +367,40 @@ def problems_with(verification: OnnxVerification) -> str | None:
 
 def export_onnx(model: Any, manifest: ModelManifest) -> OnnxExport:
     """model.onnx bytes and their manifest entry, or OnnxExportError naming the step that cannot be served."""
+    has_trees = bool(tree_members(final_estimator(model)))
+    variants = [variant for variant in GRAPH_VARIANTS if has_trees or variant.inputs == variant.trees]
     failures: list[str] = []
-    for precision in ("float64", "float32"):
+    for variant in variants:
         try:
-            model_bytes = convert(model, manifest, precision)
+            model_bytes = convert(model, manifest, variant)
         except (MissingShapeCalculator, MissingConverter) as error:
-            # No converter at all: the other precision cannot help.
+            # No converter at all: another precision cannot help.
             raise OnnxExportError(
                 f"skl2onnx has no ONNX converter for {failing_step(error, model)} (in {describe_estimator(model)}); "
                 f"{SKLEARN_HINT}"
             ) from error
         except Exception as error:
-            failures.append(f"{precision}: conversion failed at {failing_step(error, model)}: {one_line(error)}")
+            failures.append(f"{variant.label}: conversion failed at {failing_step(error, model)}: {one_line(error)}")
             continue
         try:
             verification = verify(model, manifest, model_bytes)
         except Exception as error:
             # Typically onnxruntime refusing a float64 graph whose converter emits float32 outputs.
-            failures.append(f"{precision}: onnxruntime cannot run the graph: {one_line(error)}")
+            failures.append(f"{variant.label}: onnxruntime cannot run the graph: {one_line(error)}")
             continue
         problem = problems_with(verification)
         if problem is not None:
-            failures.append(f"{precision}: {problem}")
+            failures.append(f"{variant.label}: {problem}")
             continue
         artifact = OnnxArtifact(
             sha256=hashlib.sha256(model_bytes).hexdigest(),
             onnxruntime=onnxruntime.__version__,
             skl2onnx=version("skl2onnx"),
-            precision=precision,
+            precision=variant.inputs,
             verification=verification,
         )
         return OnnxExport(model_bytes, artifact)
-    # The same failure at both precisions is one failure: say it once.
+    # The same failure in every layout is one failure: say it once.
     reasons = list(dict.fromkeys(reason.split(": ", 1)[1] for reason in failures))
     said = reasons[0] if len(reasons) == 1 else "; ".join(failures)
     raise OnnxExportError(f"{describe_estimator(model)} cannot be served by onnxruntime: {said}; {SKLEARN_HINT}")

@@ -35,6 +35,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neighbors import NearestCentroid
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.tree import DecisionTreeClassifier
 
 from sklambda.artifact import PackagingError
 from sklambda.onnx_export import PROBABILITY_TOLERANCE, OnnxExportError, problems_with, verify
@@ -55,6 +56,7 @@ SUPPORTED: list[tuple[str, Any, np.ndarray]] = [
         IRIS_X,
     ),
     ("forest-100", RandomForestClassifier(n_estimators=100, random_state=0).fit(IRIS_X, IRIS_Y), IRIS_X),
+    ("tree", DecisionTreeClassifier(random_state=0).fit(IRIS_X, IRIS_Y), IRIS_X),
     ("forest-string-labels", RandomForestClassifier(n_estimators=20, random_state=0).fit(IRIS_X, IRIS_NAMES), IRIS_X),
     ("gradient-boosting", GradientBoostingClassifier(n_estimators=50, random_state=0).fit(IRIS_X, IRIS_Y), IRIS_X),
     ("ridge", Ridge().fit(DIABETES_X, DIABETES_Y), DIABETES_X),
@@ -86,12 +88,17 @@ def package_onnx(model: Any, tmp_path: Path, example: list[float]) -> Path:
 
 
 def rows_around(data: np.ndarray, count: int, seed: int) -> np.ndarray:
-    """Rows over (and 10% beyond) the data's range: not the rows packaging verified on (those are seeded from the
-    model's own fitted attributes), so this checks the export independently."""
+    """Rows over (and 10% beyond) the data's range, half of them rounded to 1 or 2 decimals as people type values:
+    not the rows packaging verified on, so this checks the export independently. Rounded values land on tree split
+    thresholds (midpoints of rounded training values), where a float64 graph and scikit-learn's float32 splits
+    disagree."""
     rng = np.random.default_rng(seed)
     low, high = data.min(axis=0), data.max(axis=0)
     margin = (high - low) * 0.1
-    return rng.uniform(low - margin, high + margin, size=(count, data.shape[1]))
+    rows = rng.uniform(low - margin, high + margin, size=(count, data.shape[1]))
+    half = count // 2
+    rows[:half] = np.round(rows[:half], rng.integers(1, 3))
+    return rows
 
 
 @pytest.mark.parametrize(("name", "model", "data"), SUPPORTED, ids=[case[0] for case in SUPPORTED])
