@@ -14,7 +14,7 @@ from predict_service.errors import ServiceError
 from predict_service.manifest import ModelManifest
 from pydantic import ValidationError
 
-from .artifact import PackagingError
+from .artifact import PackagingError, check_format_and_runtime
 
 
 def comma_list(text: str) -> list[str]:
@@ -38,9 +38,16 @@ RUNTIME_HELP = (
 )
 
 
+FORMATS = ["joblib", "skops"]
+FORMAT_HELP = (
+    "joblib (default): ship the model as a pickle; skops: convert it to model.skops, loaded with skops.io trusting "
+    "only the types listed at packaging (no pickle is shipped; scikit-learn runtime only)"
+)
+
+
 def describe_runtime(manifest: ModelManifest) -> str:
     if manifest.onnx is None:
-        return "runtime sklearn"
+        return f"runtime sklearn, {manifest.model_filename}"
     checked = manifest.onnx.verification
     largest = checked.max_probability_difference
     if largest is None:
@@ -64,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--name", help="model name (default: the CSV's file name)")
     train.add_argument("--version", help="model version (default: the first 12 hex digits of its sha256)")
     train.add_argument("--runtime", choices=RUNTIMES, default="sklearn", help=RUNTIME_HELP)
+    train.add_argument("--format", choices=FORMATS, default="joblib", help=FORMAT_HELP)
 
     package = commands.add_parser("package", help="package your own fitted model.joblib")
     package.add_argument("model_file", type=Path, metavar="MODEL.joblib")
@@ -74,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     package.add_argument("--example", type=float_list, help="an example row (default: all zeros)")
     package.add_argument("--class-names", type=comma_list, help="display names of the classes, in classes_ order")
     package.add_argument("--runtime", choices=RUNTIMES, default="sklearn", help=RUNTIME_HELP)
+    package.add_argument("--format", choices=FORMATS, default="joblib", help=FORMAT_HELP)
 
     serve = commands.add_parser("serve", help="serve the API locally with uvicorn")
     serve.add_argument("--host", default="127.0.0.1")
@@ -89,14 +98,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def report_trusted_types(manifest: ModelManifest) -> None:
+    """The types a skops model is trusted to load are the user's to review: list every one of them."""
+    if manifest.skops is None:
+        return
+    if not manifest.skops.trusted_types:
+        print("model.skops needs no types beyond skops' defaults (scikit-learn estimators, numpy)", file=sys.stderr)
+        return
+    print(
+        f"model.skops needs {len(manifest.skops.trusted_types)} type(s) beyond skops' defaults; review them: they "
+        f"are recorded in model.json, and loading trusts these and nothing else:",
+        file=sys.stderr,
+    )
+    for name in manifest.skops.trusted_types:
+        print(f"  {name}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.command in ("train", "package"):
+        check_format_and_runtime(args.format, args.runtime)
     if args.command == "train":
         from .training import train_csv, train_demo
 
         started = time.perf_counter()
         if args.csv is None:
             print("Training the iris demo model (StandardScaler + LogisticRegression)...", file=sys.stderr)
-            manifest = train_demo(args.model_dir, runtime=args.runtime)
+            manifest = train_demo(args.model_dir, runtime=args.runtime, model_format=args.format)
         else:
             if not args.target:
                 raise PackagingError("--csv needs --target COLUMN (the column to predict)")
@@ -109,7 +136,9 @@ def run(args: argparse.Namespace) -> int:
                 name=args.name,
                 version=args.version,
                 runtime=args.runtime,
+                model_format=args.format,
             )
+        report_trusted_types(manifest)
         print(
             f"Wrote {args.model_dir} ({manifest.name} {manifest.version}, {manifest.task}, "
             f"{manifest.n_features} features, metrics {manifest.metrics}, {describe_runtime(manifest)}) "
@@ -130,7 +159,9 @@ def run(args: argparse.Namespace) -> int:
             example=args.example,
             class_names=args.class_names,
             runtime=args.runtime,
+            model_format=args.format,
         )
+        report_trusted_types(manifest)
         print(
             f"Wrote {args.model_dir} ({manifest.name} {manifest.version}: {manifest.estimator}, "
             f"features {manifest.feature_names}, {describe_runtime(manifest)})",

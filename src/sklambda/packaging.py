@@ -1,14 +1,21 @@
-"""`sklambda package`: bring your own fitted model.joblib."""
+"""`sklambda package`: bring your own fitted model.joblib (served as is, converted to skops, or exported to ONNX)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import joblib
 from predict_service.manifest import FeatureSpec, ModelManifest
 
-from .artifact import PackagingError, describe_estimator, write_model_dir
+from .artifact import (
+    ModelFormat,
+    PackagingError,
+    Runtime,
+    check_format_and_runtime,
+    describe_estimator,
+    write_model_dir,
+)
 
 
 def resolve_feature_names(model: Any, given: list[str] | None) -> list[str]:
@@ -42,8 +49,10 @@ def package_model(
     version: str | None,
     example: list[float] | None,
     class_names: list[str] | None,
-    runtime: Literal["sklearn", "onnx"] = "sklearn",
+    runtime: Runtime = "sklearn",
+    model_format: ModelFormat = "joblib",
 ) -> ModelManifest:
+    check_format_and_runtime(model_format, runtime)
     if not model_file.is_file():
         raise PackagingError(f"{model_file} does not exist")
     try:
@@ -67,4 +76,5 @@ def package_model(
         class_names=class_names,
         source_file=model_file,
         runtime=runtime,
+        model_format=model_format,
     )

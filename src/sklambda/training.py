@@ -6,7 +6,7 @@ import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from predict_service.manifest import FeatureSpec, ModelManifest
@@ -19,7 +19,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from .artifact import PackagingError, write_model_dir
+from .artifact import ModelFormat, PackagingError, Runtime, write_model_dir
 
 SEED = 0
 DEMO_NAME = "iris-demo"
@@ -44,7 +44,7 @@ def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
     }
 
 
-def train_demo(model_dir: Path, runtime: Literal["sklearn", "onnx"] = "sklearn") -> ModelManifest:
+def train_demo(model_dir: Path, runtime: Runtime = "sklearn", model_format: ModelFormat = "joblib") -> ModelManifest:
     iris = load_iris()
     x_train, x_test, y_train, y_test = train_test_split(
         iris.data, iris.target, test_size=0.2, random_state=SEED, stratify=iris.target
@@ -61,6 +61,7 @@ def train_demo(model_dir: Path, runtime: Literal["sklearn", "onnx"] = "sklearn")
         class_names=[str(name) for name in iris.target_names],
         metrics=classification_metrics(y_test, model.predict(x_test)),
         runtime=runtime,
+        model_format=model_format,
     )
 
 
@@ -131,7 +132,8 @@ def train_csv(
     task: str,
     name: str | None,
     version: str | None,
-    runtime: Literal["sklearn", "onnx"] = "sklearn",
+    runtime: Runtime = "sklearn",
+    model_format: ModelFormat = "joblib",
 ) -> ModelManifest:
     table = read_csv_table(csv_path, target)
     task = infer_task(table.target) if task == "auto" else task
@@ -182,4 +184,5 @@ def train_csv(
         example=list(table.rows[0]),
         metrics={**metrics, "holdout_rows": float(len(y_test))},
         runtime=runtime,
+        model_format=model_format,
     )

@@ -22,11 +22,12 @@ def pins(path: Path) -> dict[str, str]:
     return found
 
 
-RUNTIME_FILES = [
+LAYER_FILES = [
     "layers/model/requirements.txt",
     "layers/model/requirements-onnx.txt",
-    "functions/predict/requirements.txt",
+    "layers/model/requirements-skops.txt",
 ]
+RUNTIME_FILES = [*LAYER_FILES, "functions/predict/requirements.txt"]
 
 
 @pytest.mark.parametrize("runtime_file", RUNTIME_FILES)
@@ -46,7 +47,13 @@ def test_every_runtime_requirement_is_pinned_exactly() -> None:
                 assert PIN.match(line), f"{runtime_file}: {line!r} is not pinned with =="
 
 
-@pytest.mark.parametrize("layer_file", ["layers/model/requirements.txt", "layers/model/requirements-onnx.txt"])
+@pytest.mark.parametrize("layer_file", LAYER_FILES)
 def test_installed_model_stack_matches_the_layer_pins(layer_file: str) -> None:
     for name, pinned in pins(REPO_ROOT / layer_file).items():
         assert version(name) == pinned, f"{name} {version(name)} is installed but the layer pins {pinned}: make install"
+
+
+def test_skops_addition_holds_only_skops() -> None:
+    # The Makefile installs it with --no-deps on top of requirements.txt: anything else listed here would be a
+    # second, possibly different, pin of the scikit-learn stack in the same layer.
+    assert set(pins(REPO_ROOT / "layers/model/requirements-skops.txt")) == {"skops"}

@@ -4,16 +4,45 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ModelLoadError
 
 MODEL_FILENAME = "model.joblib"
+SKOPS_FILENAME = "model.skops"
 ONNX_FILENAME = "model.onnx"
 MANIFEST_FILENAME = "model.json"
-MANIFEST_SCHEMA_VERSION = 1
+# 2: feature_names and n_features are stored, not only derived from `features`. Version 1 manifests still load.
+MANIFEST_SCHEMA_VERSION = 2
+
+# What a skops file may never be trusted to reference, whatever the model: these run commands or code, or reach
+# files, processes and the network, and a model calls what it references at predict time, on request data.
+# A legitimate pipeline needs none of them (numpy and scikit-learn functions are what FunctionTransformer wraps).
+DANGEROUS_MODULES = frozenset(
+    {
+        "os", "posix", "nt", "subprocess", "_posixsubprocess", "pty", "sys", "shutil", "socket", "ssl", "signal",
+        "ctypes", "_ctypes", "cffi", "importlib", "runpy", "code", "codeop", "pickle", "_pickle", "marshal",
+        "shelve", "dill", "cloudpickle", "joblib", "multiprocessing", "threading", "_thread", "asyncio",
+        "concurrent", "webbrowser", "urllib", "http", "ftplib", "smtplib", "telnetlib", "requests", "httpx",
+        "tempfile", "pathlib", "glob", "io", "_io", "fileinput", "gc", "inspect", "pdb", "bdb", "timeit",
+        "types", "operator", "functools", "numpy.ctypeslib", "numpy.f2py", "numpy.distutils", "numpy.testing",
+    }
+)  # fmt: skip
+DANGEROUS_NAMES = frozenset(
+    {
+        *(
+            f"builtins.{name}"
+            for name in (
+                "eval", "exec", "compile", "__import__", "open", "getattr", "setattr", "delattr", "globals",
+                "locals", "vars", "input", "breakpoint", "help", "exit", "quit", "__build_class__",
+            )
+        ),
+        # Loaders that unpickle: the very thing the skops format exists to avoid.
+        "numpy.load", "numpy.lib.npyio.load", "pandas.read_pickle", "scipy.io.loadmat",
+    }
+)  # fmt: skip
 
 Label = int | float | str | bool
 FeatureValue = float | int | str
@@ -72,6 +101,44 @@ class OnnxArtifact(BaseModel):
     verification: OnnxVerification
 
 
+def dangerous_types(type_names: list[str]) -> list[str]:
+    """The names in a skops trusted-types list that no model may be allowed to load (see DANGEROUS_MODULES)."""
+    found = []
+    for name in type_names:
+        parts = name.split(".")
+        prefixes = {".".join(parts[:end]) for end in range(1, len(parts))}
+        if name in DANGEROUS_NAMES or prefixes & DANGEROUS_MODULES:
+            found.append(name)
+    return found
+
+
+class SkopsArtifact(BaseModel):
+    """model.skops (`sklambda package --format skops`): loaded with skops.io, never unpickled."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # The skops that wrote the file (informational: skops reads the files of its earlier versions).
+    skops: str
+    # The types beyond skops' own defaults (scikit-learn estimators, numpy, built-in containers) that the file
+    # needs, as listed by skops.io.get_untrusted_types at packaging and shown to the user there. Loading trusts
+    # exactly these and refuses a file that needs anything else.
+    trusted_types: list[str]
+
+    @model_validator(mode="after")
+    def _nothing_dangerous(self) -> SkopsArtifact:
+        # Checked on read as well as at packaging: a hand-edited manifest must not widen the trust either.
+        dangerous = dangerous_types(self.trusted_types)
+        if dangerous:
+            raise ValueError(f"trusted_types lists {dangerous}, which can run code or reach the system")
+        return self
+
+
+def _feature_name(feature: object) -> object:
+    if isinstance(feature, FeatureSpec):
+        return feature.name
+    return feature.get("name") if isinstance(feature, dict) else None
+
+
 class ModelManifest(BaseModel):
     """Everything a caller (and the runtime) needs to know about a packaged model. Holds no filesystem paths."""
 
@@ -85,6 +152,9 @@ class ModelManifest(BaseModel):
     estimator: str
     task: Literal["classification", "regression"]
     features: list[FeatureSpec] = Field(min_length=1)
+    # The column order and width rows must have; both restate `features` and must agree with it.
+    feature_names: list[str]
+    n_features: int
     classes: list[Label] | None = None
     class_names: list[str] | None = None
     has_predict_proba: bool = False
@@ -95,18 +165,43 @@ class ModelManifest(BaseModel):
     # Which runtime serves the model: scikit-learn (model.joblib) or onnxruntime (model.onnx, described by `onnx`).
     runtime: Literal["sklearn", "onnx"] = "sklearn"
     onnx: OnnxArtifact | None = None
+    # The file the scikit-learn runtime loads (and `sha256` describes): model.joblib (a pickle), or model.skops
+    # (skops.io, described by `skops`). The ONNX runtime ships model.onnx instead, so it takes no format.
+    format: Literal["joblib", "skops"] = "joblib"
+    skops: SkopsArtifact | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_feature_index(cls, data: Any) -> Any:
+        """Schema 1 manifests (written before feature_names and n_features were stored) keep loading: the two
+        are derived from `features`. From schema 2 on they are required, so dropping one is an error."""
+        if not isinstance(data, dict) or data.get("schema_version", MANIFEST_SCHEMA_VERSION) != 1:
+            return data
+        features = data.get("features")
+        if not isinstance(features, list):
+            return data
+        names = [_feature_name(feature) for feature in features]
+        if not all(isinstance(name, str) for name in names):
+            return data  # field validation reports the broken feature
+        return {"feature_names": names, "n_features": len(names), **data}
 
     @property
-    def feature_names(self) -> list[str]:
-        return [feature.name for feature in self.features]
-
-    @property
-    def n_features(self) -> int:
-        return len(self.features)
+    def model_filename(self) -> str:
+        """The file the scikit-learn runtime loads."""
+        return SKOPS_FILENAME if self.format == "skops" else MODEL_FILENAME
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelManifest:
-        names = self.feature_names
+        if not 1 <= self.schema_version <= MANIFEST_SCHEMA_VERSION:
+            raise ValueError(
+                f"schema_version {self.schema_version} is not one this sklambda reads (1 to "
+                f"{MANIFEST_SCHEMA_VERSION}); package the model with the sklambda version that serves it"
+            )
+        names = [feature.name for feature in self.features]
+        if self.feature_names != names:
+            raise ValueError(f"feature_names {self.feature_names} do not match the names in features {names}")
+        if self.n_features != len(names):
+            raise ValueError(f"n_features is {self.n_features} but features lists {len(names)}")
         if len(set(names)) != len(names):
             raise ValueError("feature names must be unique")
         if len(self.example) != len(names):
@@ -119,14 +214,15 @@ class ModelManifest(BaseModel):
             raise ValueError("class_names must have one name per class")
         if (self.runtime == "onnx") != (self.onnx is not None):
             raise ValueError("the onnx section is required for, and only for, runtime 'onnx'")
+        if (self.format == "skops") != (self.skops is not None):
+            raise ValueError("the skops section is required for, and only for, format 'skops'")
+        if self.format == "skops" and self.runtime != "sklearn":
+            raise ValueError("format 'skops' is the scikit-learn runtime's file; runtime 'onnx' ships model.onnx")
         return self
 
     def public(self) -> dict[str, object]:
         """The manifest as served by GET /model: what a front end needs to build a form."""
-        body = self.model_dump(mode="json", by_alias=True)
-        body["feature_names"] = self.feature_names
-        body["n_features"] = self.n_features
-        return body
+        return self.model_dump(mode="json", by_alias=True)
 
 
 def file_sha256(path: Path) -> str:
@@ -148,10 +244,22 @@ def read_manifest(model_dir: Path) -> ModelManifest:
     try:
         return ModelManifest.model_validate_json(path.read_bytes())
     except ValueError as error:
+        reason = describe_validation_error(error) if isinstance(error, ValidationError) else str(error)
         raise ModelLoadError(
-            f"{path} is not a valid sklambda manifest ({error}); re-create it with `sklambda package`",
+            f"{path} is not a valid sklambda manifest ({reason}); re-create it with "
+            f"`sklambda package` or `sklambda train`",
             {"manifest": str(path)},
         ) from error
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per problem, without pydantic's echo of the whole input (which is the entire manifest here)."""
+    problems = []
+    for item in error.errors(include_url=False, include_input=False):
+        where = ".".join(map(str, item["loc"]))
+        message = item["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)
 
 
 def write_manifest(model_dir: Path, manifest: ModelManifest) -> Path:

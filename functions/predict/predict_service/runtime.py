@@ -1,7 +1,13 @@
-"""The model runtime: loads a model directory, verifies it, and predicts. Knows nothing about HTTP."""
+"""The model runtime: loads a model directory, verifies it, and predicts. Knows nothing about HTTP.
+
+The model file is model.joblib (a pickle: its sha256 is checked before unpickling) or, for models packaged with
+`--format skops`, model.skops, loaded by skops.io with exactly the types the manifest lists as trusted. skops is
+imported only for such models: the default layer does not ship it.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import warnings
@@ -15,7 +21,7 @@ import sklearn
 from .errors import ModelLoadError
 from .fastpath import build_verified_fast_predictor
 from .inputs import RowConverter
-from .manifest import MODEL_FILENAME, ModelManifest, file_sha256
+from .manifest import ModelManifest, SkopsArtifact, file_sha256
 from .predictions import Predictions, finite_predictions, open_model_dir, verify_sha256, warm_up
 
 __all__ = ["ModelRuntime", "Predictions"]
@@ -39,31 +45,28 @@ class ModelRuntime:
 
     @classmethod
     def load(cls, model_dir: Path) -> ModelRuntime:
-        """Verify the sha256 and the scikit-learn version *before* unpickling, then warm up on the example row."""
+        """Verify the sha256 and the scikit-learn version *before* loading, then warm up on the example row."""
         started = time.perf_counter()
         manifest = open_model_dir(model_dir)
-        model_path = model_dir / MODEL_FILENAME
+        model_path = model_dir / manifest.model_filename
         if not model_path.is_file():
             raise ModelLoadError(
-                f"No {MODEL_FILENAME} in {model_dir} (model.json is there): copy the file that was packaged, or "
-                f"re-create the directory with `sklambda package MODEL.joblib` or `sklambda train`",
-                {"model_dir": str(model_dir)},
+                f"No {manifest.model_filename} in {model_dir} (model.json is there and names format "
+                f"{manifest.format!r}): copy the file that was packaged, or re-create the directory with "
+                f"`sklambda package MODEL.joblib` or `sklambda train`",
+                {"model_dir": str(model_dir), "format": manifest.format},
             )
-        verify_sha256(model_path, file_sha256(model_path), manifest.sha256, "unpickle")
-        pickled_with = manifest.versions.scikit_learn
-        if pickled_with != sklearn.__version__:
-            raise ModelLoadError(
-                f"Model was pickled with scikit-learn {pickled_with} but scikit-learn {sklearn.__version__} is "
-                f"installed: retrain or re-package it with scikit-learn {sklearn.__version__}, or pin "
-                f"scikit-learn=={pickled_with} in layers/model/requirements.txt and requirements-dev.txt",
-                {"model_scikit_learn": pickled_with, "installed_scikit_learn": sklearn.__version__},
-            )
-        try:
-            model = joblib.load(model_path)
-        except Exception as error:
-            raise ModelLoadError(
-                f"Could not unpickle {model_path}: {type(error).__name__}: {error}", {"model_dir": str(model_dir)}
-            ) from error
+        if manifest.skops is not None:
+            model = _load_skops(model_path, manifest, manifest.skops)
+        else:
+            verify_sha256(model_path, file_sha256(model_path), manifest.sha256, "unpickle")
+            _check_scikit_learn_version(manifest)
+            try:
+                model = joblib.load(model_path)
+            except Exception as error:
+                raise ModelLoadError(
+                    f"Could not unpickle {model_path}: {type(error).__name__}: {error}", {"model_dir": str(model_dir)}
+                ) from error
         runtime = cls(model, manifest)
         runtime.warm_up()
         logger.info(
@@ -71,6 +74,7 @@ class ModelRuntime:
             extra={
                 "model_name": manifest.name,
                 "model_version": manifest.version,
+                "model_format": manifest.format,
                 "load_ms": round((time.perf_counter() - started) * 1000, 1),
             },
         )
@@ -109,3 +113,54 @@ class ModelRuntime:
                 labels = self.model.predict(features).tolist()
                 matrix = self.model.predict_proba(features).tolist() if with_probabilities else None
         return labels, matrix
+
+
+def _check_scikit_learn_version(manifest: ModelManifest) -> None:
+    # Both formats restore scikit-learn's private state as is (pickle and skops alike): only the version that
+    # wrote it is known to read it back correctly.
+    saved_with = manifest.versions.scikit_learn
+    if saved_with != sklearn.__version__:
+        verb = "saved with skops by" if manifest.format == "skops" else "pickled with"
+        raise ModelLoadError(
+            f"Model was {verb} scikit-learn {saved_with} but scikit-learn {sklearn.__version__} is "
+            f"installed: retrain or re-package it with scikit-learn {sklearn.__version__}, or pin "
+            f"scikit-learn=={saved_with} in layers/model/requirements.txt and requirements-dev.txt",
+            {"model_scikit_learn": saved_with, "installed_scikit_learn": sklearn.__version__},
+        )
+
+
+def _load_skops(model_path: Path, manifest: ModelManifest, artifact: SkopsArtifact) -> Any:
+    """model.skops, verified then loaded from the same bytes (the file cannot change in between), trusting
+    exactly the manifest's list."""
+    model_bytes = model_path.read_bytes()
+    verify_sha256(model_path, hashlib.sha256(model_bytes).hexdigest(), manifest.sha256, "load")
+    _check_scikit_learn_version(manifest)
+    try:
+        import skops.io  # type: ignore[import-untyped]  # skops ships no type information
+    except ImportError as error:
+        raise ModelLoadError(
+            f"{model_path} is a skops model but skops cannot be imported ({error}): deploy it with the model layer "
+            f"built from this model directory (it adds layers/model/requirements-skops.txt), or "
+            f"`pip install -r layers/model/requirements-skops.txt` to serve it locally",
+            {"model_dir": str(model_path.parent), "format": "skops"},
+        ) from error
+    try:
+        # Reading the file's object tree constructs nothing; skops.io.loads would refuse these types too, but
+        # listing them here names exactly what is beyond the manifest's trust.
+        needed = skops.io.get_untrusted_types(data=model_bytes)
+        beyond = sorted(set(needed) - set(artifact.trusted_types))
+        if beyond:
+            raise ModelLoadError(
+                f"Refusing to load {model_path}: it needs types that model.json does not trust: {beyond} "
+                f"(trusted: {artifact.trusted_types}). Re-package the model with `sklambda package --format "
+                f"skops` and review the types it lists",
+                {"untrusted_types": beyond, "trusted_types": artifact.trusted_types},
+            )
+        return skops.io.loads(model_bytes, trusted=artifact.trusted_types)
+    except ModelLoadError:
+        raise
+    except Exception as error:
+        raise ModelLoadError(
+            f"Could not load {model_path} with skops: {type(error).__name__}: {error}",
+            {"model_dir": str(model_path.parent), "format": "skops"},
+        ) from error
