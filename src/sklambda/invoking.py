@@ -6,6 +6,7 @@ import base64
 import contextlib
 import importlib
 import json
+import logging
 import os
 import sys
 import uuid
@@ -31,10 +32,17 @@ class FakeLambdaContext:
         return 30_000
 
 
+class EventError(ValueError):
+    """An event the handler cannot run; the message names its source and what is wrong, on one line."""
+
+
 def http_api_event(method: str, path: str, body: str | None, headers: dict[str, str]) -> dict[str, Any]:
     """An API Gateway HTTP API (payload format 2.0) event, shaped like `sam local generate-event`'s."""
     now = datetime.now(UTC)
     raw_path, _, raw_query = path.partition("?")
+    # API Gateway paths always start with "/"; `--path predict` means /predict, not a route that cannot exist.
+    if not raw_path.startswith("/"):
+        raw_path = "/" + raw_path
     all_headers = {
         "content-type": "application/json",
         "host": "localhost",
@@ -71,17 +79,78 @@ def http_api_event(method: str, path: str, body: str | None, headers: dict[str, 
     return event
 
 
+def _missing(event: dict[str, Any], *paths: str) -> list[str]:
+    """The dotted `paths` (e.g. "requestContext.http.method") that `event` does not have."""
+    missing = []
+    for path in paths:
+        node: Any = event
+        for part in path.split("."):
+            if not isinstance(node, dict) or part not in node:
+                missing.append(path)
+                break
+            node = node[part]
+    return missing
+
+
+def check_event(event: Any, source: str = "the event") -> dict[str, Any]:
+    """`event` if the handler can run it: an API Gateway proxy event, HTTP API (payload format 2.0) or REST API
+    (1.0). Otherwise EventError saying what is missing, before Mangum fails on it with a KeyError or a guess."""
+    hint = "see events/ or `sam local generate-event apigateway http-api-proxy`"
+    if not isinstance(event, dict):
+        kinds = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+        kind = kinds.get(type(event), "null")
+        raise EventError(f"{source}: expected an API Gateway proxy event (a JSON object), got {kind}; {hint}")
+    # Mangum's own routing: "resource" means a REST API event, else "version" an HTTP API one (2.0 or 1.0).
+    if "resource" in event or ("httpMethod" in event and "version" not in event):
+        required = ["resource", "httpMethod", "path", "requestContext"]
+    elif event.get("version") == "2.0":
+        required = ["requestContext.http.method", "requestContext.http.path", "requestContext.http.sourceIp"]
+    elif event.get("version") == "1.0":
+        required = ["httpMethod", "path", "requestContext"]
+    else:
+        raise EventError(
+            f'{source}: not an API Gateway proxy event: expected "version": "2.0" (HTTP API) or "httpMethod" and '
+            f'"resource" (REST API); {hint}'
+        )
+    missing = _missing(event, *required)
+    if missing:
+        raise EventError(f"{source}: incomplete API Gateway proxy event: missing {', '.join(missing)}; {hint}")
+    if not isinstance(event.get("body") or "", str):
+        raise EventError(f'{source}: "body" must be a string (JSON text, or base64 with "isBase64Encoded": true)')
+    return event
+
+
+def load_event_file(path: Path) -> dict[str, Any]:
+    """The API Gateway event in `path`, or EventError naming the file and what is wrong with it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise EventError(f"{path}: not UTF-8 text (byte {error.start}); an event file is JSON") from None
+    except OSError as error:
+        raise EventError(f"{path}: cannot read the event file: {error.strerror or error}") from None
+    try:
+        event = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise EventError(f"{path}: not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}") from None
+    except (ValueError, RecursionError) as error:
+        raise EventError(f"{path}: not valid JSON: {str(error)[:200]}") from None
+    return check_event(event, str(path))
+
+
 def load_handler(model_dir: Path | None) -> Any:
     if model_dir is not None:
         os.environ["MODEL_DIR"] = str(model_dir)
-    # The handler's log lines go to stderr so that stdout holds only the response.
-    configure_logging(os.environ.get("LOG_LEVEL", "INFO").upper(), sys.stderr)
+    # The handler's log lines go to stderr so that stdout holds only the response. An unknown LOG_LEVEL is left for
+    # the handler's own settings check to report, with the other settings, instead of failing here first.
+    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    configure_logging(level if level in logging.getLevelNamesMapping() else "INFO", sys.stderr)
     if str(FUNCTION_DIR) not in sys.path:
         sys.path.insert(0, str(FUNCTION_DIR))
     return importlib.import_module("handler").handler
 
 
 def invoke(event: dict[str, Any], model_dir: Path | None) -> dict[str, Any]:
+    check_event(event)
     # Metrics (EMF) are printed to stdout as on Lambda; send them to stderr with the logs, so that stdout
     # carries only the response.
     with contextlib.redirect_stdout(sys.stderr):

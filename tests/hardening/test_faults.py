@@ -104,12 +104,12 @@ def log_lines(stdout: str) -> list[dict[str, Any]]:
     return [document for document in documents if "level" in document]
 
 
-def assert_one_clear_line(lines: list[dict[str, Any]], says: str) -> dict[str, Any]:
+def assert_one_clear_line(lines: list[dict[str, Any]], says: str, prefix: str = "model not loaded: ") -> dict[str, Any]:
     problems = [line for line in lines if line["level"] in {"WARNING", "ERROR", "CRITICAL"}]
     assert len(problems) == 1, problems
     line = problems[0]
     assert line["level"] == "CRITICAL" and line["service"] == "sklambda"
-    assert line["message"].startswith("model not loaded: "), line
+    assert line["message"].startswith(prefix), line
     assert says in line["message"], line["message"]
     assert not any(line["message"] == "model loaded" for line in lines)
     return line
@@ -168,6 +168,64 @@ def test_serve_reports_not_ready_with_one_clear_line(broken_model_dir: Path, fau
     assert_one_clear_line(log_lines("\n".join(service_lines)), fault.says)
 
 
+# --- settings ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SettingsFault:
+    name: str
+    env: dict[str, str]
+    says: list[str]  # one problem per bad variable, each naming it, its value and what it accepts
+
+
+SETTINGS_FAULTS = [
+    SettingsFault(
+        "CORS wildcard",
+        {"CORS_ALLOW_ORIGINS": "*"},
+        [
+            "CORS_ALLOW_ORIGINS='*' is not valid: CORS origin '*' must be an explicit http(s)://host[:port] origin, "
+            "not a wildcard"
+        ],
+    ),
+    SettingsFault(
+        "zero batch rows",
+        {"MAX_BATCH_ROWS": "0"},
+        ["MAX_BATCH_ROWS='0' is not valid: Input should be greater than or equal to 1"],
+    ),
+    # The log level is itself invalid, so the line must still come out (at the default level).
+    SettingsFault(
+        "unknown log level",
+        {"LOG_LEVEL": "LOUD"},
+        ["LOG_LEVEL='LOUD' is not valid: LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, not 'LOUD'"],
+    ),
+    SettingsFault(
+        "two bad settings",
+        {"MAX_BATCH_ROWS": "many", "MAX_BODY_BYTES": "10"},
+        [
+            "MAX_BATCH_ROWS='many' is not valid: Input should be a valid integer",
+            "MAX_BODY_BYTES='10' is not valid: Input should be greater than or equal to 1024",
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize("fault", SETTINGS_FAULTS, ids=[fault.name for fault in SETTINGS_FAULTS])
+def test_lambda_init_with_invalid_settings_fails_with_one_clear_line(
+    demo_model_dir: Path, fault: SettingsFault
+) -> None:
+    result = import_handler(child_env(MODEL_DIR=str(demo_model_dir), **fault.env))
+    assert result.returncode != 0 and "handler ready" not in result.stdout
+    # What Lambda reports as the init error: the exception's one-line message, not pydantic's multi-line report.
+    error_line = result.stderr.strip().splitlines()[-1]
+    assert error_line.startswith("predict_service.errors.InvalidSettingsError: ")
+    assert "validation error" not in result.stderr and "pydantic" not in result.stderr, result.stderr
+    line = assert_one_clear_line(log_lines(result.stdout), fault.says[0], prefix="settings not valid: ")
+    for problem in fault.says:
+        assert problem in line["message"] and problem in error_line
+    assert [item["setting"] for item in line["detail"]] == list(fault.env)
+    assert [item["value"] for item in line["detail"]] == list(fault.env.values())
+
+
 # --- MODEL_S3_URI --------------------------------------------------------------------------------------------------
 
 S3_SETUP = textwrap.dedent(
@@ -182,6 +240,17 @@ S3_SETUP = textwrap.dedent(
         s3.create_bucket(Bucket=spec["bucket"])
         for key, path in spec.get("objects", {}).items():
             s3.put_object(Bucket=spec["bucket"], Key=key, Body=open(path, "rb").read())
+    if spec.get("deny"):
+        # The function's role, played by an IAM user without any policy; from here on moto enforces IAM.
+        import os
+        from moto import settings
+        iam = boto3.client("iam", region_name="us-east-1")
+        iam.create_user(UserName="predict-function")
+        key = iam.create_access_key(UserName="predict-function")["AccessKey"]
+        os.environ.update(AWS_ACCESS_KEY_ID=key["AccessKeyId"], AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"])
+        del os.environ["AWS_SESSION_TOKEN"]
+        boto3.DEFAULT_SESSION = None
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
     """
 )
 
@@ -191,22 +260,25 @@ class S3Fault:
     name: str
     bucket: str | None  # created in moto's S3 unless None
     upload: bool  # put the demo model's model.joblib and model.json under PREFIX
-    sha256: str | None  # MODEL_SHA256; "model" stands for the real sha256 of the uploaded model.joblib
-    says: str
+    sha256: str | None  # MODEL_SHA256
+    says: str  # what happened, as the log line words it
+    to_do: str = ""  # and what the operator should do about it
+    deny: bool = False  # the function's credentials have no S3 permission at all
 
 
 # A sha256 that no cached copy in /tmp/sklambda-model can match, so each case really reaches S3.
 UNMATCHED_SHA256 = hashlib.sha256(b"no model has this hash").hexdigest()
 
 S3_FAULTS = [
-    # These two name the object and S3's answer but suggest no fix (reported: e.g. "check MODEL_S3_URI and the
-    # function's s3:GetObject permission" would say what to do).
     S3Fault(
         "bucket missing",
         None,
         False,
         UNMATCHED_SHA256,
         f"Could not download s3://{BUCKET}/{PREFIX}/model.joblib: An error occurred (NoSuchBucket)",
+        f"The bucket {BUCKET} does not exist: fix the bucket name in MODEL_S3_URI (the template's ModelS3Uri "
+        f"parameter), or create the bucket in the function's region and upload model.joblib and model.json to "
+        f"s3://{BUCKET}/{PREFIX}/",
     ),
     S3Fault(
         "key missing",
@@ -214,6 +286,18 @@ S3_FAULTS = [
         False,
         UNMATCHED_SHA256,
         f"Could not download s3://{BUCKET}/{PREFIX}/model.joblib: An error occurred (404)",
+        f"Nothing is stored there: upload model.joblib and model.json to s3://{BUCKET}/{PREFIX}/ (for example "
+        f"`aws s3 cp --recursive MODEL_DIR s3://{BUCKET}/{PREFIX}/`), or fix the bucket or prefix in MODEL_S3_URI",
+    ),
+    S3Fault(
+        "access denied",
+        BUCKET,
+        True,
+        UNMATCHED_SHA256,
+        f"Could not download s3://{BUCKET}/{PREFIX}/model.joblib: An error occurred (AccessDenied)",
+        f"Give the function's role s3:GetObject on arn:aws:s3:::{BUCKET}/{PREFIX}/model.joblib and "
+        f"arn:aws:s3:::{BUCKET}/{PREFIX}/model.json (the template grants exactly these when ModelS3Uri is set)",
+        deny=True,
     ),
     S3Fault(
         "wrong sha256",
@@ -230,7 +314,7 @@ S3_FAULTS = [
 
 def s3_spec(fault: S3Fault, model_dir: Path) -> str:
     objects = {f"{PREFIX}/{name}": str(model_dir / name) for name in (MODEL_FILENAME, MANIFEST_FILENAME)}
-    return json.dumps({"bucket": fault.bucket, "objects": objects if fault.upload else {}})
+    return json.dumps({"bucket": fault.bucket, "objects": objects if fault.upload else {}, "deny": fault.deny})
 
 
 @pytest.mark.parametrize("fault", S3_FAULTS, ids=[fault.name for fault in S3_FAULTS])
@@ -242,6 +326,7 @@ def test_lambda_init_from_s3_fails_with_one_clear_line(demo_model_dir: Path, fau
     assert result.returncode != 0 and "handler ready" not in result.stdout, result.stdout
     assert "predict_service.errors.ModelLoadError" in result.stderr
     line = assert_one_clear_line(log_lines(result.stdout), fault.says)
+    assert fault.to_do in line["message"]
     if fault.name == "wrong sha256":
         # The download really happened: the line names the hash of the bytes that were uploaded.
         actual = hashlib.sha256((demo_model_dir / MODEL_FILENAME).read_bytes()).hexdigest()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from predict_service.config import LAMBDA_MODEL_DIR, REPO_MODEL_DIR, Settings
+from predict_service.config import LAMBDA_MODEL_DIR, REPO_MODEL_DIR, Settings, load_settings
+from predict_service.errors import InvalidSettingsError
 from pydantic import ValidationError
 
 
@@ -51,3 +52,26 @@ def test_bad_values_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: s
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
         Settings()
+
+
+def test_load_settings_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_BATCH_ROWS", "7")
+    assert load_settings().max_batch_rows == 7
+
+
+def test_load_settings_names_each_bad_variable_on_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CORS_ALLOW_ORIGINS", "https://ok.example,*")
+    monkeypatch.setenv("MAX_BATCH_ROWS", "0")
+    monkeypatch.setenv("LOG_LEVEL", "x" * 500)
+    with pytest.raises(InvalidSettingsError) as raised:
+        load_settings()
+    message = raised.value.message
+    assert "\n" not in message
+    assert message.split("; ") == [
+        "CORS_ALLOW_ORIGINS='https://ok.example,*' is not valid: CORS origin '*' must be an explicit "
+        "http(s)://host[:port] origin, not a wildcard",
+        "MAX_BATCH_ROWS='0' is not valid: Input should be greater than or equal to 1",
+        f"LOG_LEVEL='{'x' * 100}...' is not valid: LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, "
+        f"not '{'X' * 500}'",
+    ]
+    assert [item["setting"] for item in raised.value.detail] == ["CORS_ALLOW_ORIGINS", "MAX_BATCH_ROWS", "LOG_LEVEL"]

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import moto
 import numpy as np
 import pytest
 from moto import mock_aws
@@ -93,9 +94,57 @@ def test_fetch_model_dir_refuses_a_model_whose_sha256_differs_and_leaves_nothing
     assert list(tmp_path.iterdir()) == []
 
 
-def test_fetch_model_dir_names_the_missing_object(s3: Any, tmp_path: Path) -> None:
-    with pytest.raises(ModelLoadError, match=f"s3://{BUCKET}/absent/model.joblib"):
+def test_fetch_model_dir_names_the_missing_object_and_what_to_do(s3: Any, tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError) as raised:
         fetch_model_dir(f"s3://{BUCKET}/absent", "0" * 64, tmp_path)
+
+    message = raised.value.message
+    assert message.startswith(f"Could not download s3://{BUCKET}/absent/model.joblib: An error occurred (404)")
+    assert (
+        f"Nothing is stored there: upload model.joblib and model.json to s3://{BUCKET}/absent/ (for example "
+        f"`aws s3 cp --recursive MODEL_DIR s3://{BUCKET}/absent/`), or fix the bucket or prefix in MODEL_S3_URI "
+        f"(the template's ModelS3Uri parameter)"
+    ) in message
+    assert raised.value.detail == {"bucket": BUCKET, "key": "absent/model.joblib", "error_code": "404"}
+
+
+def test_fetch_model_dir_missing_bucket_says_what_to_do(s3: Any, tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError) as raised:
+        fetch_model_dir("s3://no-such-bucket-here/m", "0" * 64, tmp_path)
+
+    assert "An error occurred (NoSuchBucket)" in raised.value.message
+    assert (
+        "The bucket no-such-bucket-here does not exist: fix the bucket name in MODEL_S3_URI (the template's "
+        "ModelS3Uri parameter), or create the bucket in the function's region and upload model.joblib and "
+        "model.json to s3://no-such-bucket-here/m/"
+    ) in raised.value.message
+
+
+def test_fetch_model_dir_access_denied_names_the_permission_to_grant(
+    s3: Any, trained_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upload_model_dir(s3, trained_model_dir, "private")
+    # The function's role, played by an IAM user with no policy at all; moto then enforces IAM like S3 does.
+    iam = boto3.client("iam", region_name="us-east-1")
+    iam.create_user(UserName="predict-function")
+    key = iam.create_access_key(UserName="predict-function")["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    monkeypatch.delenv("AWS_SESSION_TOKEN")
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # forget the credentials the fixture's client resolved
+    monkeypatch.setattr(moto.settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
+
+    with pytest.raises(ModelLoadError) as raised:
+        fetch_model_dir(f"s3://{BUCKET}/private", sha256_hex(trained_model_dir / "model.joblib"), tmp_path)
+
+    message = raised.value.message
+    assert f"Could not download s3://{BUCKET}/private/model.joblib: An error occurred (AccessDenied)" in message
+    assert (
+        f"Give the function's role s3:GetObject on arn:aws:s3:::{BUCKET}/private/model.joblib and "
+        f"arn:aws:s3:::{BUCKET}/private/model.json"
+    ) in message
+    assert "Without s3:ListBucket, S3 also answers 403 for an object that does not exist" in message
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_fetch_model_dir_reuses_a_verified_local_copy_without_s3(

@@ -6,8 +6,10 @@ import os
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .errors import InvalidSettingsError
 
 LAMBDA_MODEL_DIR = Path("/opt/model")
 # functions/predict/predict_service/config.py -> repository root
@@ -15,6 +17,7 @@ REPO_MODEL_DIR = Path(__file__).resolve().parents[3] / "layers" / "model" / "mod
 DEFAULT_CORS_ORIGINS = ("http://localhost:5173", "http://127.0.0.1:5173")
 # Lambda's synchronous invocation payload limit is 6 MB; anything bigger could never reach the function there.
 DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024
+MAX_SHOWN_VALUE_CHARS = 100
 
 
 def default_model_dir() -> Path:
@@ -79,3 +82,22 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError(f"LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, not {level!r}")
         return level
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, or InvalidSettingsError with one line naming each bad variable, its value and
+    what it accepts (pydantic's own report spans several lines per problem and names fields, not variables)."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            name = str(item["loc"][0]).upper() if item["loc"] else "settings"
+            value = item.get("input")
+            text = value if isinstance(value, str) else str(value)
+            if len(text) > MAX_SHOWN_VALUE_CHARS:
+                text = text[:MAX_SHOWN_VALUE_CHARS] + "..."
+            # Our validators' messages already say what is accepted; pydantic prefixes them with "Value error, ".
+            problems.append({"setting": name, "value": text, "problem": item["msg"].removeprefix("Value error, ")})
+        summary = "; ".join(f"{p['setting']}={p['value']!r} is not valid: {p['problem']}" for p in problems)
+        raise InvalidSettingsError(summary, problems) from None

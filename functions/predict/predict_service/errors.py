@@ -40,3 +40,7 @@ class BodyTooLargeError(ServiceError):
 
 class ModelNotReadyError(ServiceError):
     """Raise when a request arrives but the model could not be loaded."""
+
+
+class InvalidSettingsError(ServiceError):
+    """Raise when the service's environment settings (MAX_BATCH_ROWS, CORS_ALLOW_ORIGINS, ...) are not valid."""

@@ -95,6 +95,40 @@ def _download(s3: Any, bucket: str, key: str, target: Path) -> None:
     try:
         s3.download_file(bucket, key, str(target))
     except (ClientError, BotoCoreError) as error:
+        code = str(error.response.get("Error", {}).get("Code", "")) if isinstance(error, ClientError) else ""
         raise ModelLoadError(
-            f"Could not download s3://{bucket}/{key}: {error}", {"bucket": bucket, "key": key}
+            f"Could not download s3://{bucket}/{key}: {error}. {_what_to_do(code, bucket, key)}",
+            {"bucket": bucket, "key": key, "error_code": code or type(error).__name__},
         ) from error
+
+
+def _what_to_do(code: str, bucket: str, key: str) -> str:
+    """The operator's next step for an S3 error `code` ("" when the request never got an answer from S3)."""
+    folder = key.rpartition("/")[0]
+    objects = " and ".join(
+        f"arn:aws:s3:::{bucket}/{object_key(folder, name)}" for name in (MODEL_FILENAME, MANIFEST_FILENAME)
+    )
+    where = f"s3://{bucket}/{folder}/" if folder else f"s3://{bucket}/"
+    check_uri = "MODEL_S3_URI (the template's ModelS3Uri parameter)"
+    if code == "NoSuchBucket":
+        return (
+            f"The bucket {bucket} does not exist: fix the bucket name in {check_uri}, or create the bucket in the "
+            f"function's region and upload {MODEL_FILENAME} and {MANIFEST_FILENAME} to {where}"
+        )
+    if code in {"404", "NoSuchKey", "NotFound"}:
+        # A HEAD request (how boto3 starts a download) gets a bare 404 for a missing bucket too.
+        return (
+            f"Nothing is stored there: upload {MODEL_FILENAME} and {MANIFEST_FILENAME} to {where} (for example "
+            f"`aws s3 cp --recursive MODEL_DIR {where}`), or fix the bucket or prefix in {check_uri}"
+        )
+    if code in {"403", "AccessDenied", "Forbidden"}:
+        return (
+            f"Give the function's role s3:GetObject on {objects} (the template grants exactly these when ModelS3Uri "
+            f"is set) and check that no bucket or KMS key policy denies it. Without s3:ListBucket, S3 also answers "
+            f"403 for an object that does not exist: check that both files are at {where}"
+        )
+    return (
+        f"Check that {check_uri} names an existing bucket in the function's region and the prefix holding "
+        f"{MODEL_FILENAME} and {MANIFEST_FILENAME}, that the function's role has s3:GetObject on {objects}, and that "
+        f"the function can reach S3 (a function in a VPC needs an S3 gateway endpoint or a NAT gateway)"
+    )
