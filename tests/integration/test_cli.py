@@ -21,7 +21,7 @@ from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from tests.conftest import REPO_ROOT, iris_rows
 
@@ -150,6 +150,53 @@ def test_package_then_serve_matches_model_predict(
     single = httpx.post(f"{server.url}/predict", json={"features": named, "return_probabilities": True}).json()
     assert single["prediction"] == model.predict(rows[:1]).tolist()
     assert list(single["probabilities"][0].values()) == pytest.approx(model.predict_proba(rows[:1])[0].tolist())
+
+
+@pytest.mark.parametrize(("kind", "trusted"), [("forest", ["sklearn.tree._tree.Tree"]), ("pipeline", [])])
+def test_package_as_skops_then_serve_matches_model_predict(
+    user_models: dict[str, Path], tmp_path: Path, serve: type[Server], kind: str, trusted: list[str]
+) -> None:
+    model_dir = tmp_path / "model"
+    packaged = run_cli("package", str(user_models[kind]), "--format", "skops", "--model-dir", str(model_dir))
+    assert packaged.returncode == 0, packaged.stderr
+    manifest = read_manifest(model_dir)
+    assert manifest.format == "skops"
+    assert manifest.skops is not None and manifest.skops.trusted_types == trusted
+    assert sorted(path.name for path in model_dir.iterdir()) == ["model.json", "model.skops"]
+    # The user reviews the trusted types at packaging: every one is printed.
+    if trusted:
+        assert "model.skops needs 1 type(s) beyond skops' defaults" in packaged.stderr
+        assert all(f"\n  {name}\n" in packaged.stderr for name in trusted)
+    else:
+        assert "model.skops needs no types beyond skops' defaults" in packaged.stderr
+    assert "runtime sklearn, model.skops" in packaged.stderr
+
+    server = serve(model_dir)
+    assert server.wait_ready().status_code == 200
+    model = joblib.load(user_models[kind])
+    rows = iris_rows(300, seed=8)
+    response = httpx.post(f"{server.url}/predict", json={"instances": rows.tolist(), "return_probabilities": True})
+    assert response.status_code == 200
+    assert response.json()["predictions"] == model.predict(rows).tolist()
+    served = [list(row.values()) for row in response.json()["probabilities"]]
+    assert np.allclose(served, model.predict_proba(rows), rtol=0, atol=1e-12)
+    assert httpx.get(f"{server.url}/model").json()["format"] == "skops"
+
+
+def test_package_skops_refusals_are_one_line(user_models: dict[str, Path], tmp_path: Path) -> None:
+    careless = make_pipeline(FunctionTransformer(np.log1p), LogisticRegression(max_iter=500))
+    careless.fit(load_iris().data, load_iris().target)
+    careless.steps[0][1].func = eval
+    joblib.dump(careless, tmp_path / "careless.joblib")
+    for args, message in [
+        ([str(user_models["forest"]), "--runtime", "onnx"], "--format skops is for the scikit-learn runtime"),
+        ([str(tmp_path / "careless.joblib")], "references ['builtins.eval'], which can run code"),
+    ]:
+        result = run_cli("package", *args, "--format", "skops", "--model-dir", str(tmp_path / "model"))
+        assert result.returncode == 1
+        assert message in result.stderr
+        assert len(result.stderr.strip().splitlines()) <= 2  # at most the progress line, then one clear error line
+        assert not (tmp_path / "model").exists()
 
 
 def test_package_refuses_files_that_are_not_models(tmp_path: Path) -> None:

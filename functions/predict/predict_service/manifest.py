@@ -212,12 +212,12 @@ class ModelManifest(BaseModel):
             raise ValueError("a regression model has no classes and no predict_proba")
         if self.class_names is not None and len(self.class_names) != len(self.classes or []):
             raise ValueError("class_names must have one name per class")
+        if self.format == "skops" and self.runtime != "sklearn":
+            raise ValueError("format 'skops' is the scikit-learn runtime's file; runtime 'onnx' ships model.onnx")
         if (self.runtime == "onnx") != (self.onnx is not None):
             raise ValueError("the onnx section is required for, and only for, runtime 'onnx'")
         if (self.format == "skops") != (self.skops is not None):
             raise ValueError("the skops section is required for, and only for, format 'skops'")
-        if self.format == "skops" and self.runtime != "sklearn":
-            raise ValueError("format 'skops' is the scikit-learn runtime's file; runtime 'onnx' ships model.onnx")
         return self
 
     def public(self) -> dict[str, object]:
