@@ -20,6 +20,7 @@ MANIFEST_SCHEMA_VERSION = 2
 # What a skops file may never be trusted to reference, whatever the model: these run commands or code, or reach
 # files, processes and the network, and a model calls what it references at predict time, on request data.
 # A legitimate pipeline needs none of them (numpy and scikit-learn functions are what FunctionTransformer wraps).
+# functools is not listed: skops records the function a partial wraps as a type of its own, checked here too.
 DANGEROUS_MODULES = frozenset(
     {
         "os", "posix", "nt", "subprocess", "_posixsubprocess", "pty", "sys", "shutil", "socket", "ssl", "signal",
@@ -27,7 +28,7 @@ DANGEROUS_MODULES = frozenset(
         "shelve", "dill", "cloudpickle", "joblib", "multiprocessing", "threading", "_thread", "asyncio",
         "concurrent", "webbrowser", "urllib", "http", "ftplib", "smtplib", "telnetlib", "requests", "httpx",
         "tempfile", "pathlib", "glob", "io", "_io", "fileinput", "gc", "inspect", "pdb", "bdb", "timeit",
-        "types", "operator", "functools", "numpy.ctypeslib", "numpy.f2py", "numpy.distutils", "numpy.testing",
+        "types", "operator", "numpy.ctypeslib", "numpy.f2py", "numpy.distutils", "numpy.testing",
     }
 )  # fmt: skip
 DANGEROUS_NAMES = frozenset(
