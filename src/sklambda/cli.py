@@ -178,10 +178,10 @@ def run(args: argparse.Namespace) -> int:
         serve(settings, args.host, args.port)
         return 0
     if args.command == "invoke":
-        from .invoking import http_api_event, invoke, readable
+        from .invoking import http_api_event, invoke, load_event_file, readable
 
         if args.event_file is not None:
-            event = json.loads(args.event_file.read_text(encoding="utf-8"))
+            event = load_event_file(args.event_file)
         else:
             event = http_api_event(args.method, args.path, args.body, {})
         print(json.dumps(readable(invoke(event, args.model_dir)), indent=2))

@@ -95,11 +95,6 @@ def test_check_event_accepts_the_built_event() -> None:
     assert check_event(event) is event
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src/sklambda/cli.py still parses the event file itself with json.loads; it must call "
-    "sklambda.invoking.load_event_file(args.event_file) for the CLI to name the file",
-)
 @pytest.mark.parametrize(("content", "says"), BAD_EVENT_FILES[:1] + BAD_EVENT_FILES[3:5])
 def test_cli_names_a_bad_event_file(tmp_path: Path, content: bytes, says: str) -> None:
     path = tmp_path / "bad.json"
