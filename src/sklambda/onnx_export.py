@@ -330,7 +330,8 @@ def verify(model: Any, manifest: ModelManifest, model_bytes: bytes) -> OnnxVerif
     onnx_runtime = OnnxRuntime(session_from_bytes(model_bytes), manifest)
     features = onnx_runtime.rows.to_array(verification_rows(model, manifest), "instances")
     expected_labels, expected_matrix = sklearn_outputs(model, features, manifest)
-    labels, matrix = onnx_runtime.raw_predict(features, manifest.has_predict_proba)
+    label_array, matrix = onnx_runtime.raw_predict(features, manifest.has_predict_proba)
+    labels = label_array.tolist()
     if manifest.task == "classification":
         # Type too: 1 and True, or 1 and 1.0, are equal in Python but different JSON.
         mismatches = sum(

@@ -59,6 +59,9 @@ def test_fast_path_reproduces_scikit_learn_exactly(name: str, model: Any, x: np.
     model.fit(x, y)
     fast = build_verified_fast_predictor(model, x[:1].astype(np.float64))
     assert fast is not None, f"{name} should have a verified fast path"
+    # Probabilities are shortcut where the estimator's own predict_proba is reproduced: logistic regression and
+    # forests; SGDClassifier (hinge loss) and LinearSVC have no predict_proba at all.
+    assert fast.has_predict_proba == name.startswith(("logreg", "forest", "extra-trees")), name
     for seed in range(3):
         rows = random_rows(x, 3000, seed)
         assert np.array_equal(fast.predict(rows), model.predict(rows))

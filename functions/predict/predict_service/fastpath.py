@@ -6,7 +6,8 @@ rows, so for a few estimator shapes we compute the same arithmetic directly from
 
 - Pipeline steps: StandardScaler, MinMaxScaler (dense).
 - Final step: a linear classifier that uses LinearClassifierMixin's own predict and decision_function
-  (LogisticRegression, SGDClassifier, LinearSVC, ...; not RidgeClassifier, which overrides predict), or a
+  (LogisticRegression, SGDClassifier, LinearSVC, ...; not RidgeClassifier, which overrides predict), with
+  LogisticRegression's own predict_proba (expit for two classes, softmax otherwise), or a
   single-output RandomForestClassifier / ExtraTreesClassifier (per-tree predict_proba, summed in estimator order
   as scikit-learn does when it runs sequentially). Regressors are not shortcut: scikit-learn 1.9 overrides
   predict in its linear regressors.
@@ -95,7 +96,7 @@ def _min_max_scaler(step: Any) -> Transform | None:
     return transform
 
 
-def _linear_classifier(model: Any) -> tuple[Callable[[Array], Array], None] | None:
+def _linear_classifier(model: Any) -> tuple[Callable[[Array], Array], Callable[[Array], Array] | None] | None:
     mixin = loaded_class("sklearn.linear_model._base", "LinearClassifierMixin")
     cls = type(model)
     if mixin is None or not isinstance(model, mixin):
@@ -105,14 +106,38 @@ def _linear_classifier(model: Any) -> tuple[Callable[[Array], Array], None] | No
     coef_t = model.coef_.T if model.coef_.ndim == 2 else model.coef_
     intercept, classes = model.intercept_, model.classes_
 
-    def predict(features: Array) -> Array:
+    def decision_function(features: Array) -> Array:
         scores = features @ coef_t + intercept
         if scores.ndim > 1 and scores.shape[1] == 1:
             scores = scores.reshape(-1)
+        return scores  # type: ignore[no-any-return]
+
+    def predict(features: Array) -> Array:
+        scores = decision_function(features)
         indices = (scores > 0).astype(np.intp) if scores.ndim == 1 else scores.argmax(axis=1)
         return classes.take(indices, axis=0)  # type: ignore[no-any-return]
 
-    return predict, None
+    logistic = loaded_class("sklearn.linear_model._logistic", "LogisticRegression")
+    if logistic is None or getattr(cls, "predict_proba", None) is not logistic.predict_proba:
+        return predict, None
+    # scikit-learn's own expit (through its array-API wrapper) for two classes; imported by the model's module.
+    special = sys.modules.get("scipy.special")
+    if special is None:
+        return predict, None
+
+    def predict_proba(features: Array) -> Array:
+        # LogisticRegression.predict_proba's arithmetic, in its order: expit, or softmax with the row maximum
+        # subtracted first, in place as sklearn.utils.extmath.softmax does.
+        scores = decision_function(features)
+        if scores.ndim == 1:
+            positive: Array = special.expit(scores)
+            return np.stack([1 - positive, positive], axis=1)
+        shifted: Array = scores - scores.max(axis=1).reshape(-1, 1)
+        np.exp(shifted, out=shifted)
+        shifted /= shifted.sum(axis=1).reshape(-1, 1)
+        return shifted
+
+    return predict, predict_proba
 
 
 def _forest_classifier(model: Any) -> tuple[Callable[[Array], Array], Callable[[Array], Array]] | None:

@@ -156,8 +156,8 @@ class OnnxRuntime:
         labels, matrix = self.raw_predict(features, with_probabilities)
         return finite_predictions(labels, matrix, self.class_keys)
 
-    def raw_predict(self, features: np.ndarray, with_probabilities: bool) -> tuple[list[Any], list[list[float]] | None]:
-        """Labels and probability rows as Python values, unchecked (the packaging-time verification compares these)."""
+    def raw_predict(self, features: np.ndarray, with_probabilities: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Labels and probability rows as arrays, unchecked (the packaging-time verification compares these)."""
         with_probabilities = with_probabilities and self._probability_output is not None
         names = [self._label_output, self._probability_output] if with_probabilities else [self._label_output]
         # Casting a finite 1e308 to float32 overflows to inf, as scikit-learn's trees do when they cast; the
@@ -166,8 +166,8 @@ class OnnxRuntime:
             outputs = self.session.run(names, self._feeds(features))
         first = np.asarray(outputs[0]).reshape(-1)
         if self.classes is not None:
-            labels: list[Any] = self.classes.take(first.astype(np.intp, copy=False)).tolist()
+            labels = self.classes.take(first.astype(np.intp, copy=False))
         else:
-            labels = first.astype(np.float64, copy=False).tolist()
-        matrix = np.asarray(outputs[1], dtype=np.float64).tolist() if with_probabilities else None
+            labels = first.astype(np.float64, copy=False)
+        matrix = np.asarray(outputs[1], dtype=np.float64) if with_probabilities else None
         return labels, matrix

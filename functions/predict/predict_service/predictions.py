@@ -7,7 +7,6 @@ onnxruntime, so either runtime can use it without paying for the other's imports
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -76,14 +75,14 @@ def warm_up(runtime: PredictionRuntime) -> None:
         ) from error
 
 
-def check_finite(labels: list[Any], matrix: list[list[float]] | None) -> None:
+def check_finite(labels: np.ndarray, matrix: np.ndarray | None) -> None:
     """Finite inputs far outside the training range (1e308) can overflow inside a model: report the rows
-    concerned as a 422 rather than answering JSON nulls."""
-    bad_rows = [i for i, label in enumerate(labels) if isinstance(label, float) and not math.isfinite(label)]
+    concerned as a 422 rather than answering JSON nulls. Vectorised: a 1000-row batch costs microseconds."""
+    bad = ~np.isfinite(labels) if labels.dtype.kind == "f" else np.zeros(labels.shape[0], dtype=bool)
     if matrix is not None:
-        bad_rows += [i for i, row in enumerate(matrix) if not all(map(math.isfinite, row))]
-    if bad_rows:
-        rows = sorted(set(bad_rows))
+        bad |= ~np.isfinite(matrix).all(axis=1)
+    if bad.any():
+        rows = np.flatnonzero(bad).tolist()
         raise InvalidInputError(
             f"The model's output is not a finite number for {len(rows)} row(s) (first: row {rows[0]}); "
             f"their values are probably far outside the range the model was trained on",
@@ -94,9 +93,10 @@ def check_finite(labels: list[Any], matrix: list[list[float]] | None) -> None:
         )
 
 
-def finite_predictions(labels: list[Any], matrix: list[list[float]] | None, class_keys: list[str]) -> Predictions:
-    """Checked labels, and probabilities as one {class key: probability} object per row (JSON keys are strings)."""
+def finite_predictions(labels: np.ndarray, matrix: np.ndarray | None, class_keys: list[str]) -> Predictions:
+    """Checked labels as JSON-ready Python values (tolist keeps each label's own type: an int class stays an int),
+    and probabilities as one {class key: probability} object per row (JSON keys are strings)."""
     check_finite(labels, matrix)
     if matrix is None:
-        return Predictions(labels, None)
-    return Predictions(labels, [dict(zip(class_keys, row, strict=True)) for row in matrix])
+        return Predictions(labels.tolist(), None)
+    return Predictions(labels.tolist(), [dict(zip(class_keys, row, strict=True)) for row in matrix.tolist()])

@@ -99,19 +99,19 @@ class ModelRuntime:
             labels, matrix = self._raw_predict(features, with_probabilities)
         return finite_predictions(labels, matrix, self.class_keys)
 
-    def _raw_predict(
-        self, features: np.ndarray, with_probabilities: bool
-    ) -> tuple[list[Any], list[list[float]] | None]:
+    def _raw_predict(self, features: np.ndarray, with_probabilities: bool) -> tuple[np.ndarray, np.ndarray | None]:
         fast = self.fast
         with_probabilities = with_probabilities and self.manifest.has_predict_proba
         if fast is not None and (not with_probabilities or fast.has_predict_proba):
-            labels = fast.predict(features).tolist()
-            matrix = fast.predict_proba(features).tolist() if with_probabilities else None
+            labels = fast.predict(features)
+            matrix = fast.predict_proba(features) if with_probabilities else None
         else:
             # Inputs were checked at the edge, so scikit-learn's finiteness and parameter checks are repeat work.
             with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-                labels = self.model.predict(features).tolist()
-                matrix = self.model.predict_proba(features).tolist() if with_probabilities else None
+                labels = np.asarray(self.model.predict(features))
+                matrix = (
+                    np.asarray(self.model.predict_proba(features), dtype=np.float64) if with_probabilities else None
+                )
         return labels, matrix
 
 

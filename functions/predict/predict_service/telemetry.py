@@ -31,7 +31,9 @@ class Telemetry:
         metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="Rows", unit=MetricUnit.Count, value=rows)
         metrics.add_metric(name="LatencyMs", unit=MetricUnit.Milliseconds, value=latency_ms)
-        for label, count in Counter(map(str, labels or ())).items():
+        # Counted on the labels themselves and named once per distinct class: str() on every row of a 1000-row
+        # batch would cost more than the prediction.
+        for label, count in Counter(labels or ()).items():
             metrics.add_metric(name=f"PredictedClass_{label}", unit=MetricUnit.Count, value=count)
         metrics.flush_metrics()
 
