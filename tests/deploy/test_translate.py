@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from predict_service.manifest import MANIFEST_FILENAME
+from predict_service.model_source import MODEL_FILES
 
 from deploy.translate import IntrinsicResolver, load_template, sam_to_cfn, translate, with_s3_code_uris
 
@@ -198,26 +200,44 @@ def test_role_is_least_privilege() -> None:
     ]
 
 
-def test_model_from_s3_adds_only_read_access_to_the_two_model_objects() -> None:
+@pytest.mark.parametrize(
+    ("uri", "folder"),
+    [("s3://models-bucket/iris/v2", "models-bucket/iris/v2"), ("s3://models-bucket", "models-bucket")],
+)
+def test_model_from_s3_adds_only_read_access_to_the_model_directory_objects(uri: str, folder: str) -> None:
     sha256 = "ab" * 32
-    cfn, resolver = translated(ModelS3Uri="s3://models-bucket/iris/v2", ModelSha256=sha256)
+    cfn, resolver = translated(ModelS3Uri=uri, ModelSha256=sha256)
     _, role = only(cfn, "AWS::IAM::Role")
     _, function = only(cfn, "AWS::Lambda::Function")
 
     policies = {policy["PolicyName"]: policy for policy in resolver.resolve(role["Policies"])}
+    # model.json and each model file a manifest can name, one by one: no wildcard, nothing else under the prefix.
     assert policies["read-model-from-s3"]["PolicyDocument"]["Statement"] == [
         {
             "Effect": "Allow",
             "Action": "s3:GetObject",
             "Resource": [
-                "arn:aws:s3:::models-bucket/iris/v2/model.joblib",
-                "arn:aws:s3:::models-bucket/iris/v2/model.json",
+                f"arn:aws:s3:::{folder}/model.json",
+                f"arn:aws:s3:::{folder}/model.joblib",
+                f"arn:aws:s3:::{folder}/model.skops",
+                f"arn:aws:s3:::{folder}/model.onnx",
             ],
         }
     ]
     variables = resolver.resolve(function["Environment"])["Variables"]
-    assert variables["MODEL_S3_URI"] == "s3://models-bucket/iris/v2"
+    assert variables["MODEL_S3_URI"] == uri
     assert variables["MODEL_SHA256"] == sha256
+
+
+def test_model_from_s3_policy_covers_every_file_the_function_may_download() -> None:
+    # Tied to the code, so a model format added to the S3 source without its object in the policy fails here.
+    cfn, resolver = translated(ModelS3Uri="s3://models-bucket/iris", ModelSha256="ab" * 32)
+    _, role = only(cfn, "AWS::IAM::Role")
+    policies = {policy["PolicyName"]: policy for policy in resolver.resolve(role["Policies"])}
+    [statement] = policies["read-model-from-s3"]["PolicyDocument"]["Statement"]
+
+    granted = {arn.removeprefix("arn:aws:s3:::models-bucket/iris/") for arn in statement["Resource"]}
+    assert granted == {MANIFEST_FILENAME, *MODEL_FILES}
 
 
 def test_log_group_has_retention_and_matches_the_function_name() -> None:

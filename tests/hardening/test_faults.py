@@ -19,12 +19,12 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
 import sklearn
-from predict_service.manifest import MANIFEST_FILENAME, MODEL_FILENAME
+from predict_service.manifest import MANIFEST_FILENAME, MODEL_FILENAME, ONNX_FILENAME
 
 from tests.conftest import REPO_ROOT
 from tests.integration.test_cli import Server
@@ -32,6 +32,7 @@ from tests.integration.test_cli import Server
 FUNCTION_DIR = REPO_ROOT / "functions" / "predict"
 BUCKET = "sklambda-faults"
 PREFIX = "models/iris"
+SHIPPED_FILE = {"joblib": MODEL_FILENAME, "onnx": ONNX_FILENAME}
 # Set in every child so nothing from the developer's shell (a real MODEL_S3_URI, real AWS credentials) leaks in.
 CLEAN_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -259,78 +260,120 @@ S3_SETUP = textwrap.dedent(
 class S3Fault:
     name: str
     bucket: str | None  # created in moto's S3 unless None
-    upload: bool  # put the demo model's model.joblib and model.json under PREFIX
-    sha256: str | None  # MODEL_SHA256
-    says: str  # what happened, as the log line words it
+    upload: bool  # put the model directory's files under PREFIX (all of them, as `aws s3 cp --recursive` does)
+    pin: Literal["unmatched", "shipped", "unset"]  # MODEL_SHA256: UNMATCHED_SHA256, the shipped file's, or none
+    says: str  # what happened, as the log line words it; <shipped> stands for the shipped file's sha256
     to_do: str = ""  # and what the operator should do about it
     deny: bool = False  # the function's credentials have no S3 permission at all
+    model: Literal["joblib", "onnx"] = "joblib"  # the demo model directory uploaded
+    missing: str | None = None  # a file of that directory left out of S3
+    changed: str | None = None  # a file of that directory whose bytes in S3 are CHANGED_BYTES instead
 
 
-# A sha256 that no cached copy in /tmp/sklambda-model can match, so each case really reaches S3.
+# A sha256 that no model's manifest records, so these cases are refused whatever is uploaded.
 UNMATCHED_SHA256 = hashlib.sha256(b"no model has this hash").hexdigest()
+CHANGED_BYTES = b"not the model file that was packaged"
+WHERE = f"s3://{BUCKET}/{PREFIX}/"
+ANY_MODEL_DIRECTORY = (
+    "the model directory (model.json and the model file it names: model.joblib, model.skops or model.onnx)"
+)
 
 S3_FAULTS = [
     S3Fault(
         "bucket missing",
         None,
         False,
-        UNMATCHED_SHA256,
-        f"Could not download s3://{BUCKET}/{PREFIX}/model.joblib: An error occurred (NoSuchBucket)",
+        "unmatched",
+        f"Could not download {WHERE}model.json: An error occurred (NoSuchBucket)",
         f"The bucket {BUCKET} does not exist: fix the bucket name in MODEL_S3_URI (the template's ModelS3Uri "
-        f"parameter), or create the bucket in the function's region and upload model.joblib and model.json to "
-        f"s3://{BUCKET}/{PREFIX}/",
+        f"parameter), or create the bucket in the function's region and upload {ANY_MODEL_DIRECTORY} to {WHERE}",
     ),
     S3Fault(
         "key missing",
         BUCKET,
         False,
-        UNMATCHED_SHA256,
-        f"Could not download s3://{BUCKET}/{PREFIX}/model.joblib: An error occurred (404)",
-        f"Nothing is stored there: upload model.joblib and model.json to s3://{BUCKET}/{PREFIX}/ (for example "
-        f"`aws s3 cp --recursive MODEL_DIR s3://{BUCKET}/{PREFIX}/`), or fix the bucket or prefix in MODEL_S3_URI",
+        "unmatched",
+        f"Could not download {WHERE}model.json: An error occurred (404)",
+        f"Nothing is stored there: upload {ANY_MODEL_DIRECTORY} to {WHERE} (for example "
+        f"`aws s3 cp --recursive MODEL_DIR {WHERE}`), or fix the bucket or prefix in MODEL_S3_URI",
     ),
     S3Fault(
         "access denied",
         BUCKET,
         True,
-        UNMATCHED_SHA256,
-        f"Could not download s3://{BUCKET}/{PREFIX}/model.joblib: An error occurred (AccessDenied)",
-        f"Give the function's role s3:GetObject on arn:aws:s3:::{BUCKET}/{PREFIX}/model.joblib and "
-        f"arn:aws:s3:::{BUCKET}/{PREFIX}/model.json (the template grants exactly these when ModelS3Uri is set)",
+        "unmatched",
+        f"Could not download {WHERE}model.json: An error occurred (AccessDenied)",
+        f"Give the function's role s3:GetObject on arn:aws:s3:::{BUCKET}/{PREFIX}/model.json, "
+        f"arn:aws:s3:::{BUCKET}/{PREFIX}/model.joblib, arn:aws:s3:::{BUCKET}/{PREFIX}/model.skops and "
+        f"arn:aws:s3:::{BUCKET}/{PREFIX}/model.onnx (the template grants exactly these when ModelS3Uri is set)",
         deny=True,
     ),
     S3Fault(
         "wrong sha256",
         BUCKET,
         True,
-        UNMATCHED_SHA256,
-        "Upload the matching files or update MODEL_SHA256 (the sha256 in its model.json)",
+        "unmatched",
+        f"its model.json records sha256 <shipped> for model.joblib, but MODEL_SHA256 is {UNMATCHED_SHA256}",
+        "Upload the model directory MODEL_SHA256 was taken from, or set MODEL_SHA256 (the template's ModelSha256 "
+        "parameter) to the sha256 in this model.json",
     ),
     S3Fault(
-        "MODEL_SHA256 not set", BUCKET, True, None, "MODEL_S3_URI is set but MODEL_SHA256 is not: give the expected"
+        "onnx model file missing",
+        BUCKET,
+        True,
+        "shipped",
+        # The directory's model.joblib is uploaded: model.json names model.onnx, so that is the one needed.
+        f"Could not download {WHERE}model.onnx: An error occurred (404)",
+        f"model.json at {WHERE} names model.onnx, which is not stored there: upload model.onnx from the same model "
+        f"directory",
+        model="onnx",
+        missing="model.onnx",
+    ),
+    S3Fault(
+        "onnx model file changed",
+        BUCKET,
+        True,
+        "shipped",
+        f"model.onnx has sha256 {hashlib.sha256(CHANGED_BYTES).hexdigest()}, but MODEL_SHA256 is <shipped>, as is "
+        f"the onnx.sha256 in its model.json",
+        "the model.onnx stored there is not the packaged one; upload it again",
+        model="onnx",
+        changed="model.onnx",
+    ),
+    S3Fault(
+        "MODEL_SHA256 not set", BUCKET, True, "unset", "MODEL_S3_URI is set but MODEL_SHA256 is not: give the expected"
     ),
 ]
 
 
-def s3_spec(fault: S3Fault, model_dir: Path) -> str:
-    objects = {f"{PREFIX}/{name}": str(model_dir / name) for name in (MODEL_FILENAME, MANIFEST_FILENAME)}
-    return json.dumps({"bucket": fault.bucket, "objects": objects if fault.upload else {}, "deny": fault.deny})
+def s3_spec(fault: S3Fault, model_dir: Path, scratch: Path) -> str:
+    objects = {}
+    for path in sorted(model_dir.iterdir()):
+        if fault.upload and path.name != fault.missing:
+            if path.name == fault.changed:
+                path = scratch / path.name
+                path.write_bytes(CHANGED_BYTES)
+            objects[f"{PREFIX}/{path.name}"] = str(path)
+    return json.dumps({"bucket": fault.bucket, "objects": objects, "deny": fault.deny})
 
 
 @pytest.mark.parametrize("fault", S3_FAULTS, ids=[fault.name for fault in S3_FAULTS])
-def test_lambda_init_from_s3_fails_with_one_clear_line(demo_model_dir: Path, fault: S3Fault) -> None:
-    env = child_env(MODEL_S3_URI=f"s3://{BUCKET}/{PREFIX}/")
-    if fault.sha256:
-        env["MODEL_SHA256"] = fault.sha256
-    result = import_handler(env, S3_SETUP, s3_spec(fault, demo_model_dir))
+def test_lambda_init_from_s3_fails_with_one_clear_line(
+    request: pytest.FixtureRequest, tmp_path: Path, fault: S3Fault
+) -> None:
+    model_dir: Path = request.getfixturevalue("demo_onnx_model_dir" if fault.model == "onnx" else "demo_model_dir")
+    shipped = hashlib.sha256((model_dir / SHIPPED_FILE[fault.model]).read_bytes()).hexdigest()
+    # A cache of its own, so no copy verified by another test (or left in /tmp) can stand in for the download.
+    env = child_env(MODEL_S3_URI=f"s3://{BUCKET}/{PREFIX}/", MODEL_CACHE_DIR=str(tmp_path / "cache"))
+    if fault.pin != "unset":
+        env["MODEL_SHA256"] = UNMATCHED_SHA256 if fault.pin == "unmatched" else shipped
+    result = import_handler(env, S3_SETUP, s3_spec(fault, model_dir, tmp_path))
     assert result.returncode != 0 and "handler ready" not in result.stdout, result.stdout
     assert "predict_service.errors.ModelLoadError" in result.stderr
-    line = assert_one_clear_line(log_lines(result.stdout), fault.says)
+    line = assert_one_clear_line(log_lines(result.stdout), fault.says.replace("<shipped>", shipped))
     assert fault.to_do in line["message"]
-    if fault.name == "wrong sha256":
-        # The download really happened: the line names the hash of the bytes that were uploaded.
-        actual = hashlib.sha256((demo_model_dir / MODEL_FILENAME).read_bytes()).hexdigest()
-        assert f"has sha256 {actual}, but MODEL_SHA256 is {UNMATCHED_SHA256}" in line["message"]
+    # Nothing that was refused is left where the runtime would load it from.
+    assert not (tmp_path / "cache").exists() or list((tmp_path / "cache").iterdir()) == []
 
 
 def test_serve_with_s3_source_but_no_sha256_reports_not_ready(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -1,8 +1,16 @@
 """Optional model source: a model directory in S3 (MODEL_S3_URI), for models too large for the model layer.
 
-The files are downloaded to local disk (Lambda: /tmp) once per cold start and model.joblib is checked against the
-sha256 given in configuration *before* anything unpickles it: unpickling runs arbitrary code, so a file that is not
-byte-for-byte the expected one must never reach joblib.load.
+A model directory is model.json plus the one model file it names: model.joblib (a pickle), model.skops or
+model.onnx. Once per cold start the function downloads to local disk (Lambda: /tmp):
+
+1. model.json, which is data, not code: it is validated as a manifest and tells which model file ships and which
+   sha256 it records for it (`sha256` for model.joblib and model.skops, `onnx.sha256` for model.onnx). A manifest
+   recording another sha256 than MODEL_SHA256 is refused before the model file is downloaded at all.
+2. that model file, checked against MODEL_SHA256 *before* it is moved into place: unpickling runs arbitrary code,
+   so a file that is not byte-for-byte the configured one must never reach joblib.load (nor skops or onnxruntime).
+
+MODEL_SHA256 therefore pins the model file, whichever kind it is. The runtime that loads the directory afterwards
+checks the file against model.json once more, as it does for a model from the layer.
 """
 
 from __future__ import annotations
@@ -13,11 +21,24 @@ import re
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from .errors import ModelLoadError
-from .manifest import MANIFEST_FILENAME, MODEL_FILENAME
+from .manifest import (
+    MANIFEST_FILENAME,
+    MODEL_FILENAME,
+    ONNX_FILENAME,
+    SKOPS_FILENAME,
+    ModelManifest,
+    describe_validation_error,
+)
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _HASH_CHUNK_BYTES = 1024 * 1024
+# Every file a model directory may ship besides model.json; exactly one of them, named by model.json, is fetched.
+MODEL_FILES = (MODEL_FILENAME, SKOPS_FILENAME, ONNX_FILENAME)
+_ANY_MODEL_FILE = f"{MODEL_FILENAME}, {SKOPS_FILENAME} or {ONNX_FILENAME}"
+_WHICH_SHA256 = f"model.json's sha256 for {MODEL_FILENAME} or {SKOPS_FILENAME}, its onnx.sha256 for {ONNX_FILENAME}"
 
 
 def parse_s3_uri(s3_uri: str) -> tuple[str, str]:
@@ -44,52 +65,129 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fetch_model_dir(s3_uri: str, expected_sha256: str, dest: Path) -> Path:
-    """Download model.joblib and model.json from `s3_uri` into `dest` and return `dest`.
+def shipped_model_file(manifest: ModelManifest) -> tuple[str, str, str]:
+    """The model file a manifest's directory ships, the sha256 the manifest records for it, and the field holding it.
 
-    model.joblib is verified against `expected_sha256` before it is moved into place; on a mismatch nothing is left
-    in `dest` and ModelLoadError says which hashes differ. A verified copy already in `dest` (a re-initialised
-    sandbox keeps /tmp) is reused without downloading again.
+    (`ModelManifest.model_filename` names only the scikit-learn runtime's file; an ONNX directory ships model.onnx.)
+    """
+    if manifest.onnx is not None:
+        return ONNX_FILENAME, manifest.onnx.sha256, "onnx.sha256"
+    return manifest.model_filename, manifest.sha256, "sha256"
+
+
+def fetch_model_dir(s3_uri: str, expected_sha256: str, dest: Path) -> Path:
+    """Download model.json and the model file it names from `s3_uri` into `dest` and return `dest`.
+
+    `expected_sha256` (MODEL_SHA256) is the sha256 of that model file. The file is verified against it before it is
+    moved into place; on a mismatch nothing new is left in `dest` and ModelLoadError says which hashes differ. A
+    verified copy already in `dest` (a re-initialised sandbox keeps /tmp) is reused without downloading again.
     """
     expected = expected_sha256.strip().lower()
     if not _SHA256_HEX.match(expected):
         raise ModelLoadError(
-            "MODEL_SHA256 must be the 64-character hex sha256 of model.joblib (see its model.json)",
+            f"MODEL_SHA256 must be the 64-character hex sha256 of the model file that ships ({_WHICH_SHA256})",
             {"model_sha256": expected_sha256},
         )
     bucket, prefix = parse_s3_uri(s3_uri)
-    model_path = dest / MODEL_FILENAME
-    manifest_path = dest / MANIFEST_FILENAME
-    if model_path.is_file() and manifest_path.is_file() and sha256_of(model_path) == expected:
+    if _verified_copy(dest, expected):
         return dest
 
     dest.mkdir(parents=True, exist_ok=True)
+    _remove_partial_files(dest)
     # boto3 is in the Lambda runtime but not in the function package, and only this optional path needs it.
     import boto3
 
     s3 = boto3.client("s3")
-    partial_model = dest / f".{MODEL_FILENAME}.part"
     partial_manifest = dest / f".{MANIFEST_FILENAME}.part"
+    partial_model: Path | None = None
     try:
-        _download(s3, bucket, object_key(prefix, MODEL_FILENAME), partial_model)
+        manifest_key = object_key(prefix, MANIFEST_FILENAME)
+        _download(s3, bucket, manifest_key, partial_manifest, model_file=None)
+        manifest = _read_manifest(partial_manifest, s3_uri, f"s3://{bucket}/{manifest_key}")
+        model_file, recorded, field = shipped_model_file(manifest)
+        if recorded != expected:
+            # The runtime would refuse this pair anyway (the file must match both); saying so now spares downloading
+            # a large file and names the actual mistake: MODEL_SHA256 and the uploaded model do not belong together.
+            raise ModelLoadError(
+                f"Refusing the model from {s3_uri}: its {MANIFEST_FILENAME} records {field} {recorded} for "
+                f"{model_file}, but MODEL_SHA256 is {expected}. Upload the model directory MODEL_SHA256 was taken "
+                f"from, or set MODEL_SHA256 (the template's ModelSha256 parameter) to the {field} in this "
+                f"{MANIFEST_FILENAME}",
+                {
+                    "model_s3_uri": s3_uri,
+                    "model_file": model_file,
+                    "expected_sha256": expected,
+                    "manifest_sha256": recorded,
+                },
+            )
+        partial_model = dest / f".{model_file}.part"
+        _download(s3, bucket, object_key(prefix, model_file), partial_model, model_file=model_file)
         actual = sha256_of(partial_model)
         if actual != expected:
             raise ModelLoadError(
-                f"Refusing the model from {s3_uri}: {MODEL_FILENAME} has sha256 {actual}, but MODEL_SHA256 is "
-                f"{expected}. Upload the matching files or update MODEL_SHA256 (the sha256 in its model.json).",
-                {"model_s3_uri": s3_uri, "expected_sha256": expected, "actual_sha256": actual},
+                f"Refusing the model from {s3_uri}: {model_file} has sha256 {actual}, but MODEL_SHA256 is "
+                f"{expected}, as is the {field} in its {MANIFEST_FILENAME}: the {model_file} stored there is not "
+                f"the packaged one; upload it again from the model directory its {MANIFEST_FILENAME} came from",
+                {
+                    "model_s3_uri": s3_uri,
+                    "model_file": model_file,
+                    "expected_sha256": expected,
+                    "actual_sha256": actual,
+                },
             )
-        _download(s3, bucket, object_key(prefix, MANIFEST_FILENAME), partial_manifest)
-        # Renames within one directory are atomic: a crash mid-download never leaves a half file under the real name.
-        os.replace(partial_manifest, manifest_path)
-        os.replace(partial_model, model_path)
+        # A model of another kind fetched earlier into the same directory must not linger next to this one.
+        for other in MODEL_FILES:
+            if other != model_file:
+                (dest / other).unlink(missing_ok=True)
+        # Renames within one directory are atomic: a crash mid-download never leaves a half file under a real name.
+        # The manifest goes first, so a crash between the two renames leaves a model file that does not match it,
+        # which the next init downloads again.
+        os.replace(partial_manifest, dest / MANIFEST_FILENAME)
+        os.replace(partial_model, dest / model_file)
     finally:
-        partial_model.unlink(missing_ok=True)
         partial_manifest.unlink(missing_ok=True)
+        if partial_model is not None:
+            partial_model.unlink(missing_ok=True)
     return dest
 
 
-def _download(s3: Any, bucket: str, key: str, target: Path) -> None:
+def _verified_copy(dest: Path, expected: str) -> bool:
+    """Whether `dest` already holds a manifest recording `expected` for its model file, and that exact file."""
+    manifest_path = dest / MANIFEST_FILENAME
+    if not manifest_path.is_file():
+        return False
+    try:
+        manifest = ModelManifest.model_validate_json(manifest_path.read_bytes())
+    except ValueError:
+        return False  # a broken or foreign leftover: download again, which validates the manifest from S3
+    model_file, recorded, _ = shipped_model_file(manifest)
+    model_path = dest / model_file
+    return recorded == expected and model_path.is_file() and sha256_of(model_path) == expected
+
+
+def _remove_partial_files(dest: Path) -> None:
+    """Leftovers of an init that was killed mid-download (ours, and the temporary files boto3 downloads into):
+    a sandbox that re-initialises keeps /tmp, and repeated half downloads of a large model would fill it."""
+    for name in (MANIFEST_FILENAME, *MODEL_FILES):
+        for leftover in dest.glob(f".{name}.part*"):
+            leftover.unlink(missing_ok=True)
+
+
+def _read_manifest(path: Path, s3_uri: str, source: str) -> ModelManifest:
+    try:
+        return ModelManifest.model_validate_json(path.read_bytes())
+    except ValueError as error:
+        reason = describe_validation_error(error) if isinstance(error, ValidationError) else str(error)
+        raise ModelLoadError(
+            f"Refusing the model from {s3_uri}: {source} is not a valid sklambda manifest ({reason}); upload the "
+            f"model directory that `sklambda package` or `sklambda train` wrote, {MANIFEST_FILENAME} and model file "
+            f"together",
+            {"model_s3_uri": s3_uri, "manifest": source},
+        ) from error
+
+
+def _download(s3: Any, bucket: str, key: str, target: Path, model_file: str | None) -> None:
+    """`model_file`: the model file being fetched; None while fetching model.json, before it names one."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
@@ -97,38 +195,51 @@ def _download(s3: Any, bucket: str, key: str, target: Path) -> None:
     except (ClientError, BotoCoreError) as error:
         code = str(error.response.get("Error", {}).get("Code", "")) if isinstance(error, ClientError) else ""
         raise ModelLoadError(
-            f"Could not download s3://{bucket}/{key}: {error}. {_what_to_do(code, bucket, key)}",
+            f"Could not download s3://{bucket}/{key}: {error}. {_what_to_do(code, bucket, key, model_file)}",
             {"bucket": bucket, "key": key, "error_code": code or type(error).__name__},
         ) from error
 
 
-def _what_to_do(code: str, bucket: str, key: str) -> str:
+def _what_to_do(code: str, bucket: str, key: str, model_file: str | None) -> str:
     """The operator's next step for an S3 error `code` ("" when the request never got an answer from S3)."""
     folder = key.rpartition("/")[0]
-    objects = " and ".join(
-        f"arn:aws:s3:::{bucket}/{object_key(folder, name)}" for name in (MODEL_FILENAME, MANIFEST_FILENAME)
-    )
     where = f"s3://{bucket}/{folder}/" if folder else f"s3://{bucket}/"
     check_uri = "MODEL_S3_URI (the template's ModelS3Uri parameter)"
+    copy = f"`aws s3 cp --recursive MODEL_DIR {where}`"
+    # Until model.json is read, the function may need any of the objects the template lets it read.
+    needed = (MANIFEST_FILENAME, *MODEL_FILES) if model_file is None else (model_file,)
+    arns = [f"arn:aws:s3:::{bucket}/{object_key(folder, name)}" for name in needed]
+    objects = arns[0] if len(arns) == 1 else f"{', '.join(arns[:-1])} and {arns[-1]}"
+    if model_file is None:
+        upload = f"the model directory ({MANIFEST_FILENAME} and the model file it names: {_ANY_MODEL_FILE})"
+    else:
+        upload = f"{model_file} (the model file {MANIFEST_FILENAME} names)"
     if code == "NoSuchBucket":
         return (
             f"The bucket {bucket} does not exist: fix the bucket name in {check_uri}, or create the bucket in the "
-            f"function's region and upload {MODEL_FILENAME} and {MANIFEST_FILENAME} to {where}"
+            f"function's region and upload {upload} to {where}"
         )
     if code in {"404", "NoSuchKey", "NotFound"}:
+        if model_file is not None:
+            return (
+                f"{MANIFEST_FILENAME} at {where} names {model_file}, which is not stored there: upload {model_file} "
+                f"from the same model directory (for example {copy}), or replace {MANIFEST_FILENAME} with the one "
+                f"packaged with the model file that is there"
+            )
         # A HEAD request (how boto3 starts a download) gets a bare 404 for a missing bucket too.
         return (
-            f"Nothing is stored there: upload {MODEL_FILENAME} and {MANIFEST_FILENAME} to {where} (for example "
-            f"`aws s3 cp --recursive MODEL_DIR {where}`), or fix the bucket or prefix in {check_uri}"
+            f"Nothing is stored there: upload {upload} to {where} (for example {copy}), or fix the bucket or prefix "
+            f"in {check_uri}"
         )
     if code in {"403", "AccessDenied", "Forbidden"}:
         return (
-            f"Give the function's role s3:GetObject on {objects} (the template grants exactly these when ModelS3Uri "
-            f"is set) and check that no bucket or KMS key policy denies it. Without s3:ListBucket, S3 also answers "
-            f"403 for an object that does not exist: check that both files are at {where}"
+            f"Give the function's role s3:GetObject on {objects} (the template grants "
+            f"{'exactly these' if len(arns) > 1 else 'it'} when ModelS3Uri is set) and check that no bucket or KMS "
+            f"key policy denies it. Without s3:ListBucket, S3 also answers 403 for an object that does not exist: "
+            f"check that {upload} is at {where}"
         )
     return (
-        f"Check that {check_uri} names an existing bucket in the function's region and the prefix holding "
-        f"{MODEL_FILENAME} and {MANIFEST_FILENAME}, that the function's role has s3:GetObject on {objects}, and that "
-        f"the function can reach S3 (a function in a VPC needs an S3 gateway endpoint or a NAT gateway)"
+        f"Check that {check_uri} names an existing bucket in the function's region and the prefix holding {upload}, "
+        f"that the function's role has s3:GetObject on {objects}, and that the function can reach S3 (a function in "
+        f"a VPC needs an S3 gateway endpoint or a NAT gateway)"
     )
