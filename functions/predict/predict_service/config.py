@@ -31,13 +31,14 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
     model_dir: Path = Field(default_factory=default_model_dir)
-    """Directory holding model.joblib and model.json."""
+    """Directory holding model.json and the model file it names (model.joblib, model.skops or model.onnx)."""
 
     model_s3_uri: str | None = None
-    """Optional s3://bucket/prefix holding model.joblib + model.json, fetched to /tmp at cold start."""
+    """Optional s3://bucket/prefix holding a model directory, fetched to /tmp at cold start."""
 
     model_sha256: str | None = None
-    """Expected sha256 of model.joblib when MODEL_S3_URI is used (required with it)."""
+    """Expected sha256 of the model file when MODEL_S3_URI is used (required with it): model.json's sha256, or its
+    onnx.sha256 for an ONNX model."""
 
     model_cache_dir: Path = Path("/tmp/sklambda-model")
     """Where a MODEL_S3_URI model is downloaded (Lambda's writable /tmp)."""

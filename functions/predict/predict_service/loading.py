@@ -17,8 +17,8 @@ def resolve_model_dir(settings: Settings) -> Path:
         return settings.model_dir
     if not settings.model_sha256:
         raise ModelLoadError(
-            "MODEL_S3_URI is set but MODEL_SHA256 is not: give the expected sha256 of model.joblib "
-            "(it is in model.json) so the download can be verified before unpickling",
+            "MODEL_S3_URI is set but MODEL_SHA256 is not: give the expected sha256 of the model file (model.json's "
+            "sha256, or its onnx.sha256 for an ONNX model) so the download can be verified before it is loaded",
             {"model_s3_uri": settings.model_s3_uri},
         )
     from .model_source import fetch_model_dir  # boto3 is only needed (and imported) on this path
