@@ -1,15 +1,33 @@
-"""Finds the configured model (layer directory or S3) and loads it, with one clear log line when that fails."""
+"""Init-time loading: the settings and the configured model (layer directory or S3), each failure logged as one
+clear CRITICAL line before it is raised, so that Lambda's init error comes with the reason in CloudWatch."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from .config import Settings
-from .errors import ModelLoadError
+from .config import Settings, load_settings
+from .errors import InvalidSettingsError, ModelLoadError
+from .logs import configure_logging
 from .predictions import PredictionRuntime, open_model_dir
 
 logger = logging.getLogger(__name__)
+
+
+def settings_for_init() -> Settings:
+    """The settings from the environment, with logging configured at their LOG_LEVEL."""
+    try:
+        settings = load_settings()
+    except InvalidSettingsError as error:
+        # LOG_LEVEL is itself a setting, so the line saying what is wrong goes out at the default level. Re-raised
+        # so that Lambda reports a failed init instead of serving with settings nobody chose.
+        configure_logging("INFO")
+        logging.getLogger("predict_service.settings").critical(
+            "settings not valid: %s", error.message, extra={"detail": error.detail}
+        )
+        raise
+    configure_logging(settings.log_level)
+    return settings
 
 
 def resolve_model_dir(settings: Settings) -> Path:
