@@ -215,15 +215,19 @@ print(elapsed, {peak_rss_kb})
 """
 
 
-def cold_seconds_and_rss(code: str, env: dict[str, str], runs: int, python: str) -> tuple[float, int]:
-    """Median seconds from interpreter start to ready, and the largest peak RSS (KB), over `runs` fresh processes."""
-    subprocess.run([python, "-c", code], env=env, check=True, capture_output=True)  # fill the .pyc cache
-    samples = []
+def cold_runs(programs: dict[str, tuple[str, dict[str, str]]], runs: int, python: str) -> dict[str, tuple[float, int]]:
+    """For each program (code, environment): the median seconds from interpreter start to ready and the largest peak
+    RSS (KB) over `runs` fresh processes. Rounds interleave the programs, so a slower minute of the machine weighs on
+    all of them alike."""
+    for code, env in programs.values():
+        subprocess.run([python, "-c", code], env=env, check=True, capture_output=True)  # fill the .pyc cache
+    samples: dict[str, list[tuple[float, int]]] = {name: [] for name in programs}
     for _ in range(runs):
-        out = subprocess.run([python, "-c", code], env=env, check=True, capture_output=True, text=True)
-        seconds, rss_kb = out.stdout.split()
-        samples.append((float(seconds), int(rss_kb)))
-    return statistics.median(s for s, _ in samples), max(r for _, r in samples)
+        for name, (code, env) in programs.items():
+            out = subprocess.run([python, "-c", code], env=env, check=True, capture_output=True, text=True)
+            seconds, rss_kb = out.stdout.split()
+            samples[name].append((float(seconds), int(rss_kb)))
+    return {name: (statistics.median(s for s, _ in taken), max(r for _, r in taken)) for name, taken in samples.items()}
 
 
 def cold_start(models: dict[str, BenchModel], runs: int, python: str) -> list[list[str]]:
@@ -232,14 +236,16 @@ def cold_start(models: dict[str, BenchModel], runs: int, python: str) -> list[li
         base = {**os.environ, "LOG_LEVEL": "WARNING", "PYTHONDONTWRITEBYTECODE": "0"}
         handler_code = COLD_HANDLER.format(function_dir=str(FUNCTION_DIR), peak_rss_kb=PEAK_RSS_KB)
         flask_code = COLD_FLASK.format(bench_dir=str(REPO / "bench"), row=ROW, peak_rss_kb=PEAK_RSS_KB)
-        ours, ours_rss = cold_seconds_and_rss(
-            handler_code, {**base, "MODEL_DIR": str(bench_model.sklearn_dir)}, runs, python
+        results = cold_runs(
+            {
+                "sklearn": (handler_code, {**base, "MODEL_DIR": str(bench_model.sklearn_dir)}),
+                "onnx": (handler_code, {**base, "MODEL_DIR": str(bench_model.onnx_dir)}),
+                "flask": (flask_code, {**base, "MODEL_PATH": str(bench_model.sklearn_dir / "model.joblib")}),
+            },
+            runs,
+            python,
         )
-        onnx, onnx_rss = cold_seconds_and_rss(
-            handler_code, {**base, "MODEL_DIR": str(bench_model.onnx_dir)}, runs, python
-        )
-        flask_env = {**base, "MODEL_PATH": str(bench_model.sklearn_dir / "model.joblib")}
-        seed, seed_rss = cold_seconds_and_rss(flask_code, flask_env, runs, python)
+        (ours, ours_rss), (onnx, onnx_rss), (seed, seed_rss) = results["sklearn"], results["onnx"], results["flask"]
         table.append(
             [
                 name,
@@ -319,7 +325,7 @@ def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=2000, help="timed calls per warm-latency figure")
-    parser.add_argument("--cold-runs", type=int, default=5)
+    parser.add_argument("--cold-runs", type=int, default=11)
     parser.add_argument("--python", default=sys.executable, help="interpreter for the cold-start processes")
     args = parser.parse_args()
     print(
