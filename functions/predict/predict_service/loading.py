@@ -61,8 +61,9 @@ def load_model_dir(model_dir: Path) -> PredictionRuntime:
             from .onnx_runtime import OnnxRuntime
         except ImportError as error:
             raise ModelLoadError(
-                f"The model in {model_dir} is an ONNX model but onnxruntime cannot be imported ({error}): deploy "
-                f"it with the ONNX layer, or re-package it without --runtime onnx",
+                f"The model in {model_dir} is an ONNX model but onnxruntime cannot be imported ({error}): build the "
+                f"model layer from this model directory (`make build` installs onnxruntime for an ONNX model), or "
+                f"`pip install -r layers/model/requirements-onnx.txt` to serve it locally",
                 {"model_dir": str(model_dir), "runtime": "onnx"},
             ) from error
         return OnnxRuntime.load(model_dir)
@@ -71,7 +72,8 @@ def load_model_dir(model_dir: Path) -> PredictionRuntime:
     except ImportError as error:
         raise ModelLoadError(
             f"The model in {model_dir} is a scikit-learn model but scikit-learn cannot be imported ({error}): "
-            f"deploy it with the scikit-learn model layer, or re-package it with --runtime onnx",
+            f"build the model layer from this model directory (`make build` installs scikit-learn for it), or "
+            f"re-package it with --runtime onnx",
             {"model_dir": str(model_dir), "runtime": "sklearn"},
         ) from error
     return ModelRuntime.load(model_dir)
