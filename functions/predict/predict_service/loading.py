@@ -66,7 +66,7 @@ def load_model_dir(model_dir: Path) -> PredictionRuntime:
                 f"`pip install -r layers/model/requirements-onnx.txt` to serve it locally",
                 {"model_dir": str(model_dir), "runtime": "onnx"},
             ) from error
-        return OnnxRuntime.load(model_dir)
+        return OnnxRuntime.load(model_dir, manifest)
     try:
         from .runtime import ModelRuntime
     except ImportError as error:
@@ -76,7 +76,7 @@ def load_model_dir(model_dir: Path) -> PredictionRuntime:
             f"re-package it with --runtime onnx",
             {"model_dir": str(model_dir), "runtime": "sklearn"},
         ) from error
-    return ModelRuntime.load(model_dir)
+    return ModelRuntime.load(model_dir, manifest)
 
 
 def load_runtime(settings: Settings) -> PredictionRuntime:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -134,6 +134,14 @@ class SkopsArtifact(BaseModel):
         return self
 
 
+class ShippedFile(NamedTuple):
+    """The one model file a model directory ships, the sha256 its manifest records for it, and where."""
+
+    name: str
+    sha256: str
+    sha256_field: str
+
+
 def _feature_name(feature: object) -> object:
     if isinstance(feature, FeatureSpec):
         return feature.name
@@ -190,6 +198,13 @@ class ModelManifest(BaseModel):
     def model_filename(self) -> str:
         """The file the scikit-learn runtime loads."""
         return SKOPS_FILENAME if self.format == "skops" else MODEL_FILENAME
+
+    def shipped_file(self) -> ShippedFile:
+        """The model file this directory ships to Lambda: model.onnx for the ONNX runtime (whose sha256 is
+        `onnx.sha256`; `sha256` stays that of the model.joblib it was exported from), else `model_filename`."""
+        if self.onnx is not None:
+            return ShippedFile(ONNX_FILENAME, self.onnx.sha256, "onnx.sha256")
+        return ShippedFile(self.model_filename, self.sha256, "sha256")
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelManifest:

@@ -15,7 +15,6 @@ checks the file against model.json once more, as it does for a model from the la
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from pathlib import Path
@@ -31,10 +30,10 @@ from .manifest import (
     SKOPS_FILENAME,
     ModelManifest,
     describe_validation_error,
+    file_sha256,
 )
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
-_HASH_CHUNK_BYTES = 1024 * 1024
 # Every file a model directory may ship besides model.json; exactly one of them, named by model.json, is fetched.
 MODEL_FILES = (MODEL_FILENAME, SKOPS_FILENAME, ONNX_FILENAME)
 _ANY_MODEL_FILE = f"{MODEL_FILENAME}, {SKOPS_FILENAME} or {ONNX_FILENAME}"
@@ -55,24 +54,6 @@ def parse_s3_uri(s3_uri: str) -> tuple[str, str]:
 
 def object_key(prefix: str, filename: str) -> str:
     return f"{prefix}/{filename}" if prefix else filename
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(_HASH_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def shipped_model_file(manifest: ModelManifest) -> tuple[str, str, str]:
-    """The model file a manifest's directory ships, the sha256 the manifest records for it, and the field holding it.
-
-    (`ModelManifest.model_filename` names only the scikit-learn runtime's file; an ONNX directory ships model.onnx.)
-    """
-    if manifest.onnx is not None:
-        return ONNX_FILENAME, manifest.onnx.sha256, "onnx.sha256"
-    return manifest.model_filename, manifest.sha256, "sha256"
 
 
 def fetch_model_dir(s3_uri: str, expected_sha256: str, dest: Path) -> Path:
@@ -104,7 +85,7 @@ def fetch_model_dir(s3_uri: str, expected_sha256: str, dest: Path) -> Path:
         manifest_key = object_key(prefix, MANIFEST_FILENAME)
         _download(s3, bucket, manifest_key, partial_manifest, model_file=None)
         manifest = _read_manifest(partial_manifest, s3_uri, f"s3://{bucket}/{manifest_key}")
-        model_file, recorded, field = shipped_model_file(manifest)
+        model_file, recorded, field = manifest.shipped_file()
         if recorded != expected:
             # The runtime would refuse this pair anyway (the file must match both); saying so now spares downloading
             # a large file and names the actual mistake: MODEL_SHA256 and the uploaded model do not belong together.
@@ -122,7 +103,7 @@ def fetch_model_dir(s3_uri: str, expected_sha256: str, dest: Path) -> Path:
             )
         partial_model = dest / f".{model_file}.part"
         _download(s3, bucket, object_key(prefix, model_file), partial_model, model_file=model_file)
-        actual = sha256_of(partial_model)
+        actual = file_sha256(partial_model)
         if actual != expected:
             raise ModelLoadError(
                 f"Refusing the model from {s3_uri}: {model_file} has sha256 {actual}, but MODEL_SHA256 is "
@@ -160,9 +141,9 @@ def _verified_copy(dest: Path, expected: str) -> bool:
         manifest = ModelManifest.model_validate_json(manifest_path.read_bytes())
     except ValueError:
         return False  # a broken or foreign leftover: download again, which validates the manifest from S3
-    model_file, recorded, _ = shipped_model_file(manifest)
+    model_file, recorded, _ = manifest.shipped_file()
     model_path = dest / model_file
-    return recorded == expected and model_path.is_file() and sha256_of(model_path) == expected
+    return recorded == expected and model_path.is_file() and file_sha256(model_path) == expected
 
 
 def _remove_partial_files(dest: Path) -> None:

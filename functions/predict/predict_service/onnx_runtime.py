@@ -101,10 +101,11 @@ class OnnxRuntime:
         self._probability_output = outputs[1] if manifest.has_predict_proba else None
 
     @classmethod
-    def load(cls, model_dir: Path) -> OnnxRuntime:
-        """Verify the sha256 of model.onnx and the onnxruntime version, then load and warm up on the example row."""
+    def load(cls, model_dir: Path, manifest: ModelManifest | None = None) -> OnnxRuntime:
+        """Verify the sha256 of model.onnx and the onnxruntime version, then load and warm up on the example row.
+        `manifest`: the directory's model.json when the caller has already read it."""
         started = time.perf_counter()
-        manifest = open_model_dir(model_dir)
+        manifest = manifest or open_model_dir(model_dir)
         if manifest.onnx is None:
             raise ModelLoadError(
                 f"{model_dir} holds a scikit-learn model (runtime {manifest.runtime!r}), not an ONNX one: re-package "

@@ -44,10 +44,11 @@ class ModelRuntime:
         self.fast = build_verified_fast_predictor(model, self.rows.to_array([manifest.example], "features"))
 
     @classmethod
-    def load(cls, model_dir: Path) -> ModelRuntime:
-        """Verify the sha256 and the scikit-learn version *before* loading, then warm up on the example row."""
+    def load(cls, model_dir: Path, manifest: ModelManifest | None = None) -> ModelRuntime:
+        """Verify the sha256 and the scikit-learn version *before* loading, then warm up on the example row.
+        `manifest`: the directory's model.json when the caller has already read it."""
         started = time.perf_counter()
-        manifest = open_model_dir(model_dir)
+        manifest = manifest or open_model_dir(model_dir)
         model_path = model_dir / manifest.model_filename
         if not model_path.is_file():
             raise ModelLoadError(
