@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,18 @@ def make_client() -> Iterator[Callable[..., TestClient]]:
 @pytest.fixture
 def client(make_client: Callable[..., TestClient], demo_runtime: PredictionRuntime) -> TestClient:
     return make_client(demo_runtime)
+
+
+@pytest.fixture
+def service_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """caplog, listening on the service logger: it does not propagate to the root logger once JSON logging is
+    configured (Lambda's root handler would print every line twice), so caplog alone would not see its records."""
+    service_logger = logging.getLogger("predict_service")
+    service_logger.addHandler(caplog.handler)
+    try:
+        yield caplog
+    finally:
+        service_logger.removeHandler(caplog.handler)
 
 
 def load_event(name: str) -> dict[str, Any]:

@@ -211,7 +211,7 @@ def test_unexpected_exception_is_500_without_internals(
     make_client: Callable[..., TestClient],
     demo_runtime: ModelRuntime,
     monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
+    service_log: pytest.LogCaptureFixture,
 ) -> None:
     client = make_client(demo_runtime)
 
@@ -222,17 +222,10 @@ def test_unexpected_exception_is_500_without_internals(
     # verified fast path is switched off so that the estimator's own predict is what runs.
     monkeypatch.setattr(demo_runtime, "fast", None)
     monkeypatch.setattr(demo_runtime.model, "predict", explode)
-    # The service logger does not propagate to the root logger once JSON logging is configured (Lambda's root
-    # handler would print every line twice), so listen on it directly.
-    service_logger = logging.getLogger("predict_service")
-    service_logger.addHandler(caplog.handler)
-    try:
-        response = client.post("/predict", json={"features": [1, 2, 3, 4]})
-    finally:
-        service_logger.removeHandler(caplog.handler)
+    response = client.post("/predict", json={"features": [1, 2, 3, 4]})
     body = assert_error(response, 500, "Internal server error", response.headers["x-request-id"])
     assert "secret" not in response.text and "RuntimeError" not in response.text
-    assert any("secret internal detail" in record.exc_text for record in caplog.records if record.exc_text)
+    assert any("secret internal detail" in record.exc_text for record in service_log.records if record.exc_text)
     assert body["detail"] is None
 
 

@@ -5,7 +5,6 @@ through the parametrized `demo_runtime` fixture in tests/conftest.py)."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 import subprocess
@@ -317,7 +316,7 @@ def test_onnxruntime_failure_is_500_without_internals(
     make_client: Callable[..., TestClient],
     demo_onnx_model_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
+    service_log: pytest.LogCaptureFixture,
 ) -> None:
     runtime = OnnxRuntime.load(demo_onnx_model_dir)
     client = make_client(runtime)
@@ -327,16 +326,11 @@ def test_onnxruntime_failure_is_500_without_internals(
 
     # The fault goes into the onnxruntime session (a real failure mode: a graph that cannot run), not our code.
     monkeypatch.setattr(runtime, "session", _FailingSession(runtime.session, explode))
-    service_logger = logging.getLogger("predict_service")
-    service_logger.addHandler(caplog.handler)
-    try:
-        response = client.post("/predict", json={"features": [1, 2, 3, 4]})
-    finally:
-        service_logger.removeHandler(caplog.handler)
+    response = client.post("/predict", json={"features": [1, 2, 3, 4]})
     assert response.status_code == 500
     assert "secret" not in response.text and "RuntimeError" not in response.text
     assert response.json()["error"] and response.json()["request_id"] == response.headers["x-request-id"]
-    assert any("secret onnxruntime internal detail" in (record.exc_text or "") for record in caplog.records)
+    assert any("secret onnxruntime internal detail" in (record.exc_text or "") for record in service_log.records)
 
 
 class _FailingSession:
