@@ -159,13 +159,9 @@ def one_line(error: BaseException, limit: int = 200) -> str:
 
 def _tree_thresholds(estimator: Any, n_columns: int) -> tuple[np.ndarray, np.ndarray] | None:
     """Per-feature min/max split threshold over every tree of a tree or tree ensemble, or None."""
-    trees = tree_members(estimator)
-    low, high = np.full(n_columns, np.nan), np.full(n_columns, np.nan)
-    for tree in trees:
-        split = tree.tree_.feature >= 0  # leaves have feature -2
-        features, thresholds = tree.tree_.feature[split], tree.tree_.threshold[split]
-        np.fmin.at(low, features, thresholds)
-        np.fmax.at(high, features, thresholds)
+    per_feature = raw_thresholds(estimator, n_columns)
+    low = np.array([values[0] if len(values) else np.nan for values in per_feature], dtype=np.float64)
+    high = np.array([values[-1] if len(values) else np.nan for values in per_feature], dtype=np.float64)
     bin_mapper = getattr(estimator, "_bin_mapper", None)  # HistGradientBoosting*
     for column, thresholds in enumerate(getattr(bin_mapper, "bin_thresholds_", None) or []):
         if column < n_columns and len(thresholds):
@@ -219,8 +215,8 @@ def training_ranges(model: Any, n_features: int) -> tuple[np.ndarray, np.ndarray
 
 
 def raw_thresholds(model: Any, n_features: int) -> list[np.ndarray]:
-    """Per feature, the split thresholds of a tree-based model that sees the raw columns (the model itself, or after a
-    first step that passes them through unchanged is not assumed: only the bare model counts); [] per feature else."""
+    """Per feature, the sorted distinct split thresholds of a tree or tree ensemble; empty for anything else. Used on
+    the bare model: after a pipeline step, a tree's thresholds are in that step's output space, not the caller's."""
     thresholds: list[list[float]] = [[] for _ in range(n_features)]
     for tree in tree_members(model):
         split = tree.tree_.feature >= 0  # leaves have feature -2
