@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,14 +34,14 @@ from sklearn.preprocessing import StandardScaler
 
 REPO = Path(__file__).resolve().parents[1]
 FUNCTION_DIR = REPO / "functions" / "predict"
-sys.path[:0] = [str(FUNCTION_DIR), str(REPO / "src"), str(REPO / "bench")]
+sys.path[:0] = [str(REPO), str(FUNCTION_DIR), str(REPO / "src"), str(REPO / "bench")]
 
 from predict_service.manifest import FeatureSpec  # noqa: E402
 
+from deploy.sizes import LAMBDA_UNZIPPED_LIMIT_BYTES, MIB, built_runtime, tree_bytes, zipped_bytes  # noqa: E402
 from sklambda.artifact import write_model_dir  # noqa: E402
 from sklambda.invoking import FakeLambdaContext, http_api_event  # noqa: E402
 
-LAMBDA_UNZIPPED_LIMIT_MB = 250
 ROW = [5.9, 3.0, 5.1, 1.8]
 IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
@@ -262,18 +261,14 @@ def cold_start(models: dict[str, BenchModel], runs: int, python: str) -> list[li
     return table
 
 
-def tree_bytes(path: Path) -> int:
-    return sum(file.stat().st_size for file in path.rglob("*") if file.is_file() and not file.is_symlink())
-
-
 def built_layers() -> dict[Runtime, Path]:
     """The model layer `make build` built (its runtime is the model's) and the other runtime's libraries, which
     `make build` also builds (without a model) to report both sizes."""
     build = REPO / ".aws-sam" / "build"
     layers: dict[Runtime, Path] = {}
-    manifest = build / "ModelLayer" / "model" / "model.json"
-    if manifest.is_file():
-        built: Runtime = "onnx" if json.loads(manifest.read_text()).get("runtime") == "onnx" else "sklearn"
+    runtime = built_runtime(build)
+    if runtime in ("sklearn", "onnx"):
+        built: Runtime = "onnx" if runtime == "onnx" else "sklearn"
         layers[built] = build / "ModelLayer"
         other: Runtime = "sklearn" if built == "onnx" else "onnx"
         # deploy.mk names it compare-<runtime>-<ARCH>; the newest is the one of the last `make build`.
@@ -288,18 +283,13 @@ def package_sizes() -> list[list[str]]:
     layers = built_layers()
     if not function.is_dir() or not layers:
         return [["(no .aws-sam/build: run `make build` first)", "", "", "", ""]]
-    with tempfile.TemporaryDirectory() as scratch:
-        zip_path = Path(scratch) / "function.zip"
-        with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as archive:
-            for file in function.rglob("*"):
-                if file.is_file():
-                    archive.write(file, file.relative_to(function))
-        function_zip = zip_path.stat().st_size
-    function_raw = tree_bytes(function)
-    mb = 1024 * 1024
+    function_zip = zipped_bytes(function)
+    function_raw = tree_bytes(function)[0]
+    mb = MIB
+    limit_mb = LAMBDA_UNZIPPED_LIMIT_BYTES // MIB
     table = []
     for runtime, layer in sorted(layers.items()):
-        layer_raw = tree_bytes(layer)
+        layer_raw = tree_bytes(layer)[0]
         total = function_raw + layer_raw
         table.append(
             [
@@ -307,7 +297,7 @@ def package_sizes() -> list[list[str]]:
                 f"{function_zip / mb:.1f}",
                 f"{function_raw / mb:.1f}",
                 f"{layer_raw / mb:.1f}" + ("" if (layer / "model").is_dir() else " (libraries only)"),
-                f"{total / mb:.1f} ({total / (LAMBDA_UNZIPPED_LIMIT_MB * mb):.0%} of {LAMBDA_UNZIPPED_LIMIT_MB} MB)",
+                f"{total / mb:.1f} ({total / LAMBDA_UNZIPPED_LIMIT_BYTES:.0%} of {limit_mb} MB)",
             ]
         )
     return table
