@@ -303,13 +303,38 @@ def package_sizes() -> list[list[str]]:
     return table
 
 
+# Every table this run printed, in order, for write_performance_doc at the end of the run.
+PRINTED_TABLES: list[str] = []
+
+
 def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
-    print(f"\n### {title}\n")
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    lines = [f"### {title}", ""]
+    lines.append("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
+    lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in rows:
-        print("| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
+        lines.append("| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
+    table = "\n".join(lines)
+    print(f"\n{table}")
+    PRINTED_TABLES.append(table)
+
+
+PERFORMANCE_DOC = REPO / "docs" / "performance.md"
+BENCH_BEGIN = "<!-- bench:begin -->"
+BENCH_END = "<!-- bench:end -->"
+
+
+def write_performance_doc(machine: str, tables: list[str], doc: Path = PERFORMANCE_DOC) -> None:
+    """Replace what sits between the bench markers of docs/performance.md with this run's machine line and tables,
+    keeping the prose around them."""
+    text = doc.read_text(encoding="utf-8")
+    before, begin, rest = text.partition(BENCH_BEGIN)
+    _last_run, end, after = rest.partition(BENCH_END)
+    if not begin or not end:
+        raise SystemExit(f"{doc} has no {BENCH_BEGIN} ... {BENCH_END} pair: put both where the benchmark tables go")
+    figures = "\n\n".join([f"```\n$ make bench\n{machine}\n```", *tables])
+    doc.write_text(f"{before}{BENCH_BEGIN}\n{figures}\n{BENCH_END}{after}", encoding="utf-8")
+    print(f"\nWrote these tables into {doc}")
 
 
 def main() -> None:
@@ -318,10 +343,11 @@ def main() -> None:
     parser.add_argument("--cold-runs", type=int, default=11)
     parser.add_argument("--python", default=sys.executable, help="interpreter for the cold-start processes")
     args = parser.parse_args()
-    print(
+    machine = (
         f"sklambda benchmark: Python {platform.python_version()}, {platform.machine()}, "
         f"{os.cpu_count()} CPUs, {platform.platform()}; medians; ratios from this run"
     )
+    print(machine)
     with tempfile.TemporaryDirectory() as workdir:
         models = build_models(Path(workdir))
         print_table(
@@ -371,6 +397,7 @@ def main() -> None:
         ["runtime", "function zip", "function unzipped", "layer unzipped", "total unzipped"],
         package_sizes(),
     )
+    write_performance_doc(machine, PRINTED_TABLES)
 
 
 if __name__ == "__main__":
