@@ -38,6 +38,11 @@ MLMODEL_FILENAME = "MLmodel"
 SKLEARN_FLAVOR = "sklearn"
 TRACKING_URI_VARIABLE = "MLFLOW_TRACKING_URI"
 REGISTRY_URI_VARIABLE = "MLFLOW_REGISTRY_URI"
+SERIALIZATION_FORMATS: dict[str, SerializationFormat] = {
+    "skops": "skops",
+    "cloudpickle": "cloudpickle",
+    "pickle": "pickle",
+}
 SOURCE_FORMS = (
     "a directory with an MLmodel file, runs:/<run_id>/<path>, models:/<name>/<version>, models:/<name>@<alias> "
     "or models:/<model_id>"
@@ -239,38 +244,16 @@ def _resolve_tracked(source: str, tracking_uri: str) -> MlflowModel:
             metrics = _run_metrics(client, run_id, tracking_uri, required=False) if run_id else {}
             download_uri = source
             artifact_uri = logged.artifact_location
-        elif (alias_match := REGISTRY_ALIAS_URI.match(source)) or (version_match := REGISTRY_VERSION_URI.match(source)):
-            name = (alias_match or version_match)["name"]
-            registered = _call(
-                lambda: client.get_registered_model(name),
-                registry_uri,
-                not_found=f"no registered model {name!r} in the registry at {registry_uri}; check the name and "
-                f"{TRACKING_URI_VARIABLE}",
+        elif registry_match := (REGISTRY_ALIAS_URI.match(source) or REGISTRY_VERSION_URI.match(source)):
+            name, alias = registry_match["name"], registry_match.groupdict().get("alias")
+            if alias is None and not registry_match["version"].isdigit():
+                raise SourceError(
+                    f"{source}: {registry_match['version']!r} is not a version number; give "
+                    f"models:/{name}/<version> or models:/{name}@<alias> (registry stages are not supported)"
+                )
+            version = _registry_version(
+                client, registry_uri, name, alias=alias, number=registry_match.groupdict().get("version")
             )
-            if alias_match:
-                alias = alias_match["alias"]
-                known = ", ".join(sorted(registered.aliases)) or "none"
-                version = _call(
-                    lambda: client.get_model_version_by_alias(name, alias),
-                    registry_uri,
-                    # The SQL store answers an unknown alias with INVALID_PARAMETER_VALUE, the REST API with
-                    # RESOURCE_DOES_NOT_EXIST; the model itself exists (checked above), so both mean the alias.
-                    not_found=f"registered model {name!r} has no alias {alias!r} (its aliases: {known})",
-                    not_found_codes=("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"),
-                )
-            else:
-                alias = None
-                number = version_match["version"]
-                if not number.isdigit():
-                    raise SourceError(
-                        f"{source}: {number!r} is not a version number; give models:/{name}/<version> or "
-                        f"models:/{name}@<alias> (registry stages are not supported)"
-                    )
-                version = _call(
-                    lambda: client.get_model_version(name, number),
-                    registry_uri,
-                    not_found=f"registered model {name!r} has no version {number}",
-                )
             registry = RegistryEntry(name=version.name, version=str(version.version), alias=alias)
             run_id = version.run_id
             model_id = getattr(version, "model_id", None)
@@ -300,6 +283,35 @@ def _resolve_tracked(source: str, tracking_uri: str) -> MlflowModel:
             )
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _registry_version(
+    client: MlflowClient, registry_uri: str, name: str, *, alias: str | None, number: str | None
+) -> Any:
+    """The registered model version `models:/<name>@<alias>` or `models:/<name>/<number>` names."""
+    registered = _call(
+        lambda: client.get_registered_model(name),
+        registry_uri,
+        not_found=f"no registered model {name!r} in the registry at {registry_uri}; check the name and "
+        f"{TRACKING_URI_VARIABLE}",
+    )
+    if alias is not None:
+        known = ", ".join(sorted(registered.aliases)) or "none"
+        return _call(
+            lambda: client.get_model_version_by_alias(name, alias),
+            registry_uri,
+            # MLflow's file and SQL registry stores (and so a tracking server in front of them) answer an unknown
+            # alias with INVALID_PARAMETER_VALUE; the model exists (checked above), so either code means the alias.
+            not_found=f"registered model {name!r} has no alias {alias!r} (its aliases: {known})",
+            not_found_codes=("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"),
+        )
+    if number is None:
+        raise ValueError("a registry source names an alias or a version number")
+    return _call(
+        lambda: client.get_model_version(name, number),
+        registry_uri,
+        not_found=f"registered model {name!r} has no version {number}",
+    )
 
 
 def _call(
@@ -405,7 +417,9 @@ def _read_mlmodel(directory: Path, *, described_as: str) -> Model:
     try:
         mlmodel = Model.load(str(mlmodel_path))
     except Exception as error:
-        raise SourceError(f"{described_as}: {MLMODEL_FILENAME} does not parse: {type(error).__name__}: {error}") from None
+        raise SourceError(
+            f"{described_as}: {MLMODEL_FILENAME} does not parse: {type(error).__name__}: {error}"
+        ) from None
     if SKLEARN_FLAVOR not in mlmodel.flavors:
         flavors = ", ".join(sorted(mlmodel.flavors)) or "none"
         raise SourceError(
@@ -418,16 +432,18 @@ def _read_mlmodel(directory: Path, *, described_as: str) -> Model:
 def _load(directory: Path, mlmodel: Model, *, registry: RegistryEntry | None, lineage: Lineage) -> MlflowModel:
     flavor: Mapping[str, Any] = mlmodel.flavors[SKLEARN_FLAVOR]
     # MLflow wrote "pickle" before it recorded the format at all, and still reads a missing key that way.
-    serialization_format = flavor.get("serialization_format") or "pickle"
-    if serialization_format not in ("skops", "cloudpickle", "pickle"):
+    recorded_format = flavor.get("serialization_format") or "pickle"
+    serialization_format = SERIALIZATION_FORMATS.get(recorded_format)
+    if serialization_format is None:
         raise SourceError(
-            f"{lineage.source_uri}: unknown serialization format {serialization_format!r} in {MLMODEL_FILENAME}; "
+            f"{lineage.source_uri}: unknown serialization format {recorded_format!r} in {MLMODEL_FILENAME}; "
             f"sklambda reads skops, cloudpickle and pickle"
         )
     model_file = directory / str(flavor.get("pickled_model", ""))
     if not flavor.get("pickled_model") or not model_file.is_file():
         raise SourceError(
-            f"{lineage.source_uri}: the model file {flavor.get('pickled_model')!r} named in {MLMODEL_FILENAME} is missing"
+            f"{lineage.source_uri}: the model file {flavor.get('pickled_model')!r} named in {MLMODEL_FILENAME} "
+            f"is missing"
         )
     trusted = list(flavor.get("skops_trusted_types") or []) if serialization_format == "skops" else None
     estimator = _load_estimator(model_file, serialization_format, trusted, lineage.source_uri)
@@ -468,7 +484,9 @@ def _load_estimator(path: Path, serialization_format: str, trusted: list[str] | 
                 f"log the model again with skops_trusted_types listing them"
             ) from None
         except Exception as error:
-            raise SourceError(f"{source}: {path.name} does not load with skops: {type(error).__name__}: {error}") from None
+            raise SourceError(
+                f"{source}: {path.name} does not load with skops: {type(error).__name__}: {error}"
+            ) from None
     try:
         with path.open("rb") as handle:
             if serialization_format == "cloudpickle":

@@ -37,7 +37,11 @@ PIP_REQUIREMENTS = [f"scikit-learn=={sklearn.__version__}", "pandas", "skops<1"]
 # SimpleImputer keeps the dtype it was fitted on: skops loads that only when told to trust numpy.dtype, and MLflow
 # refuses to save the pipeline as skops (its default) unless given this list, which it records in MLmodel.
 SKOPS_TRUSTED_TYPES = ["numpy.dtype"]
-HTTP_VARIABLES = ["MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"]
+HTTP_VARIABLES = [
+    "MLFLOW_HTTP_REQUEST_TIMEOUT",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+]
 
 
 def training_frame(rows: int, seed: int) -> tuple[pd.DataFrame, np.ndarray[Any, Any]]:
@@ -61,9 +65,7 @@ def fit_pipeline(frame: pd.DataFrame, label: np.ndarray[Any, Any], regularizatio
             ("categorical", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL),
         ]
     )
-    return Pipeline([("preprocess", preprocess), ("classify", LogisticRegression(C=regularization))]).fit(
-        frame, label
-    )
+    return Pipeline([("preprocess", preprocess), ("classify", LogisticRegression(C=regularization))]).fit(frame, label)
 
 
 def signature() -> Any:
@@ -285,6 +287,44 @@ def test_resolve_downloaded_run_directory_keeps_its_run(tracking: Registry, tmp_
     assert_predicts_like(resolved.estimator, first.model, tracking.frame)
 
 
+def test_resolve_array_fed_model(tmp_path: Path) -> None:
+    """A model fitted on a plain array has a tensor signature: its columns are numbered as packaging numbers them."""
+    import mlflow.sklearn
+    from sklearn.datasets import load_iris
+
+    features, label = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=500).fit(features, label)
+    model_dir = tmp_path / "iris"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlflow.sklearn.save_model(model, str(model_dir), input_example=features[:2], pip_requirements=PIP_REQUIREMENTS)
+    resolved = resolve_mlflow_source(str(model_dir))
+    assert [(feature.name, feature.type, feature.nullable) for feature in resolved.features or []] == [
+        (f"f{index}", "number", False) for index in range(4)
+    ]
+    assert resolved.example == [{f"f{index}": float(value) for index, value in enumerate(row)} for row in features[:2]]
+    np.testing.assert_array_equal(resolved.estimator.predict(features), model.predict(features))
+
+
+def test_requirements_from_conda_yaml_when_there_is_no_requirements_txt(registry: Registry, tmp_path: Path) -> None:
+    """Models saved by older MLflow versions carry only conda.yaml."""
+    import mlflow.sklearn
+
+    model_dir = tmp_path / "model"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlflow.sklearn.save_model(
+            registry.runs[0].model, str(model_dir), serialization_format="pickle", pip_requirements=PIP_REQUIREMENTS
+        )
+    (model_dir / "requirements.txt").unlink()
+    (model_dir / "python_env.yaml").unlink()
+    resolved = resolve_mlflow_source(str(model_dir))
+    assert resolved.requirements.pip == written_requirements()
+    assert resolved.requirements.python == ".".join(map(str, sys.version_info[:3]))
+    assert resolved.features is None
+    assert resolved.example is None
+
+
 def one_line_error(source: str) -> str:
     with pytest.raises(SourceError) as raised:
         resolve_mlflow_source(source)
@@ -350,8 +390,9 @@ def test_not_an_mlflow_source(tmp_path: Path) -> None:
 
 def test_model_without_the_sklearn_flavor(tmp_path: Path) -> None:
     import mlflow.pyfunc
+    from mlflow.pyfunc.model import PythonModel
 
-    class Constant(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+    class Constant(PythonModel):
         def predict(self, context: Any, model_input: list[str], params: Any = None) -> list[int]:
             return [0] * len(model_input)
 
