@@ -74,8 +74,10 @@ class SourceError(Exception):
     """An MLflow source that cannot be packaged; the message is one line saying what is wrong and what to do."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+        # Messages quote MLflow's, skops' and pickle's errors, which may span lines; the CLI prints one.
+        one_line = " ".join(message.split())
+        super().__init__(one_line)
+        self.message = one_line
 
 
 @dataclass(frozen=True)

@@ -381,6 +381,13 @@ def test_directory_without_mlmodel(tmp_path: Path) -> None:
     assert message.startswith(f"{tmp_path} has no MLmodel file, so it is not an MLflow model")
 
 
+def test_mlmodel_that_does_not_parse(tmp_path: Path) -> None:
+    # YAML's parse errors span several lines: the message must still be one.
+    (tmp_path / "MLmodel").write_text("flavors: [sklearn\n  pickled_model: model.pkl\n")
+    message = one_line_error(str(tmp_path))
+    assert message.startswith(f"{tmp_path}: MLmodel does not parse: ")
+
+
 def test_not_an_mlflow_source(tmp_path: Path) -> None:
     missing = tmp_path / "model.joblib"
     assert not is_mlflow_source(str(missing))
