@@ -7,7 +7,7 @@ and everything the function or the layer runs stay free of it. The one entry poi
 Accepted sources:
 - a directory holding an `MLmodel` file (what `mlflow.sklearn.save_model` writes, or a downloaded artifact);
 - `runs:/<run_id>/<artifact_path>`;
-- `models:/<name>/<version>` and `models:/<name>@<alias>` (the model registry);
+- `models:/<name>/<version>`, `models:/<name>/latest` and `models:/<name>@<alias>` (the model registry);
 - `models:/<model_id>` (an MLflow 3 logged model, what `log_model` returns as `model_uri`).
 """
 
@@ -38,14 +38,15 @@ MLMODEL_FILENAME = "MLmodel"
 SKLEARN_FLAVOR = "sklearn"
 TRACKING_URI_VARIABLE = "MLFLOW_TRACKING_URI"
 REGISTRY_URI_VARIABLE = "MLFLOW_REGISTRY_URI"
+LATEST = "latest"
 SERIALIZATION_FORMATS: dict[str, SerializationFormat] = {
     "skops": "skops",
     "cloudpickle": "cloudpickle",
     "pickle": "pickle",
 }
 SOURCE_FORMS = (
-    "a directory with an MLmodel file, runs:/<run_id>/<path>, models:/<name>/<version>, models:/<name>@<alias> "
-    "or models:/<model_id>"
+    "a directory with an MLmodel file, runs:/<run_id>/<path>, models:/<name>/<version>, models:/<name>/latest, "
+    "models:/<name>@<alias> or models:/<model_id>"
 )
 
 # MLflow's HTTP client retries 7 times with exponential backoff and waits 120 s per request by default: minutes
@@ -248,14 +249,13 @@ def _resolve_tracked(source: str, tracking_uri: str) -> MlflowModel:
             artifact_uri = logged.artifact_location
         elif registry_match := (REGISTRY_ALIAS_URI.match(source) or REGISTRY_VERSION_URI.match(source)):
             name, alias = registry_match["name"], registry_match.groupdict().get("alias")
-            if alias is None and not registry_match["version"].isdigit():
+            requested = registry_match.groupdict().get("version")
+            if requested is not None and not (requested.isdigit() or requested.lower() == LATEST):
                 raise SourceError(
-                    f"{source}: {registry_match['version']!r} is not a version number; give "
-                    f"models:/{name}/<version> or models:/{name}@<alias> (registry stages are not supported)"
+                    f"{source}: {requested!r} is not a version number; give models:/{name}/<version>, "
+                    f"models:/{name}/latest or models:/{name}@<alias> (registry stages are not supported)"
                 )
-            version = _registry_version(
-                client, registry_uri, name, alias=alias, number=registry_match.groupdict().get("version")
-            )
+            version = _registry_version(client, registry_uri, name, alias=alias, number=requested)
             registry = RegistryEntry(name=version.name, version=str(version.version), alias=alias)
             run_id = version.run_id
             model_id = getattr(version, "model_id", None)
@@ -309,6 +309,19 @@ def _registry_version(
         )
     if number is None:
         raise ValueError("a registry source names an alias or a version number")
+    if number.lower() == LATEST:
+        # What MLflow's own models:/<name>/latest means: the highest version number, whatever its stage.
+        # search_model_versions rather than get_latest_versions, which MLflow deprecates along with stages.
+        # MLflow's filter strings have no escapes: a name with a single quote goes in double quotes.
+        quote = '"' if "'" in name else "'"
+        latest = _call(
+            lambda: client.search_model_versions(f"name = {quote}{name}{quote}"),
+            registry_uri,
+            not_found=f"no registered model {name!r} in the registry at {registry_uri}",
+        )
+        if not latest:
+            raise SourceError(f"registered model {name!r} has no versions yet; register one first")
+        number = str(max(int(version.version) for version in latest))
     return _call(
         lambda: client.get_model_version(name, number),
         registry_uri,

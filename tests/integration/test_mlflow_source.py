@@ -221,6 +221,13 @@ def test_resolve_by_version(tracking: Registry) -> None:
     assert resolved.lineage.metrics == {"accuracy": first.accuracy}
 
 
+def test_resolve_latest_version(tracking: Registry) -> None:
+    resolved = resolve_mlflow_source(f"models:/{MODEL_NAME}/latest")
+    assert resolved.registry is not None
+    assert (resolved.registry.version, resolved.registry.alias) == ("2", None)
+    assert_predicts_like(resolved.estimator, tracking.runs[1].model, tracking.frame)
+
+
 def test_resolve_by_run(tracking: Registry) -> None:
     first = tracking.runs[0]
     resolved = resolve_mlflow_source(f"runs:/{first.run_id}/model")
