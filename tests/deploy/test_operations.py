@@ -17,7 +17,7 @@ from predict_service.telemetry import Telemetry
 
 from deploy.translate import IntrinsicResolver, load_template, sam_to_cfn
 
-from .conftest import REPO_ROOT
+from .conftest import REPO_ROOT, SamBuild
 
 pytestmark = pytest.mark.deploy
 
@@ -440,3 +440,108 @@ def test_checkov_finds_nothing_but_the_skips_documented_in_the_template(tmp_path
         ("CKV_AWS_95", "AWS::Serverless::HttpApi.HttpApi"),
         ("CKV_AWS_115", "AWS::Serverless::Function.PredictFunction"),
     }
+
+
+# Runs inside the built artifacts under the Lambda Python: the built hook (PreTrafficHookFunction) checks the built
+# function (PredictFunction + ModelLayer) through a stand-in for the Lambda Invoke API that calls the function's
+# handler in this process, as Lambda would run it, and a stand-in for CodeDeploy that records the report.
+HOOK_DRIVER = """
+import io, json, sys
+import pretraffic
+
+class Context:
+    aws_request_id = "hook-integration"
+    function_name = "sklambda-test-predict"
+    function_version = "7"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = sys.argv[1]
+    log_group_name = "/aws/lambda/sklambda-test-predict"
+    log_stream_name = "stream"
+    identity = None
+    client_context = None
+    def get_remaining_time_in_millis(self):
+        return 10000
+
+class BuiltFunction:
+    def __init__(self):
+        self.routes = []
+    def invoke(self, FunctionName, InvocationType, Payload):
+        event = json.loads(Payload)
+        self.routes.append([FunctionName, event["routeKey"]])
+        version = FunctionName.rsplit(":", 1)[-1]
+        try:
+            import handler
+            answer = handler.handler(event, Context())
+        except BaseException as error:
+            # What Lambda answers when the init or the handler raises.
+            body = {"errorType": type(error).__name__, "errorMessage": str(error)}
+            return {"StatusCode": 200, "FunctionError": "Unhandled", "ExecutedVersion": version,
+                    "Payload": io.BytesIO(json.dumps(body).encode())}
+        return {"StatusCode": 200, "ExecutedVersion": version, "Payload": io.BytesIO(json.dumps(answer).encode())}
+
+class CodeDeploy:
+    def __init__(self):
+        self.reports = []
+    def put_lifecycle_event_hook_execution_status(self, **report):
+        self.reports.append(report)
+        return {"lifecycleEventHookExecutionId": report["lifecycleEventHookExecutionId"]}
+
+function, codedeploy = BuiltFunction(), CodeDeploy()
+event = {"DeploymentId": "d-INTEGRATION", "LifecycleEventExecutionId": "execution-1"}
+outcome = pretraffic.run_hook(event, function, codedeploy, sys.argv[1])
+print(json.dumps({"outcome": outcome.as_log(), "reports": codedeploy.reports, "routes": function.routes}))
+"""
+HOOK_TARGET = "arn:aws:lambda:us-east-1:123456789012:function:sklambda-test-predict:7"
+
+
+def run_built_hook(build: SamBuild, python: Path, model_dir: Path) -> dict[str, Any]:
+    layer = build.layer_dir
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "MODEL_DIR": str(model_dir),
+        "PYTHONPATH": f"{build.function_dir}:{layer / 'python'}:{build.build_dir / 'PreTrafficHookFunction'}",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "AWS_LAMBDA_FUNCTION_NAME": "sklambda-test-predict",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "JOBLIB_MULTIPROCESSING": "0",
+    }
+    result = subprocess.run(
+        [str(python), "-c", HOOK_DRIVER, HOOK_TARGET],
+        env=environment,
+        cwd=build.build_dir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    output: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return output
+
+
+def test_built_hook_passes_the_built_function_with_its_model(x86_build: SamBuild, target_python: Path) -> None:
+    assert sorted(path.name for path in (x86_build.build_dir / "PreTrafficHookFunction").iterdir()) == ["pretraffic.py"]
+
+    output = run_built_hook(x86_build, target_python, x86_build.layer_dir / "model")
+
+    assert output["outcome"]["status"] == "Succeeded", output["outcome"]["reason"]
+    assert output["routes"] == [
+        [HOOK_TARGET, "GET /model"],
+        [HOOK_TARGET, "GET /health"],
+        [HOOK_TARGET, "POST /predict"],
+    ]
+    assert output["reports"] == [
+        {"deploymentId": "d-INTEGRATION", "lifecycleEventHookExecutionId": "execution-1", "status": "Succeeded"}
+    ]
+
+
+def test_built_hook_fails_the_deployment_of_a_function_without_its_model(
+    x86_build: SamBuild, target_python: Path, tmp_path: Path
+) -> None:
+    output = run_built_hook(x86_build, target_python, tmp_path / "no-model")
+
+    assert output["outcome"]["status"] == "Failed"
+    assert output["outcome"]["reason"].startswith("GET /model:")
+    assert output["reports"] == [
+        {"deploymentId": "d-INTEGRATION", "lifecycleEventHookExecutionId": "execution-1", "status": "Failed"}
+    ]
