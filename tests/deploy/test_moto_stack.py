@@ -95,6 +95,12 @@ def for_moto(cfn: dict[str, Any], resolver: IntrinsicResolver) -> dict[str, Any]
     text = json.dumps(adapted)
     for name in left_out:
         text = text.replace("${" + name + "}", name)
+    # moto's Ref to an AWS::Lambda::Version yields its internal object instead of the version ARN (and it has no
+    # Fn::GetAtt on versions): write the ARN CloudFormation gives the stack's first version.
+    for name, spec in adapted["Resources"].items():
+        if spec["Type"] == "AWS::Lambda::Version":
+            first_version_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{STACK}-predict:1"
+            text = text.replace(json.dumps({"Ref": name}), json.dumps(first_version_arn))
     adapted = json.loads(text)
     return adapted
 
