@@ -23,6 +23,9 @@ LAMBDA_UNZIPPED_LIMIT_BYTES = 262_144_000
 # Larger zips cannot be uploaded directly to Lambda; they must go through S3 (sam deploy always does).
 LAMBDA_DIRECT_UPLOAD_LIMIT_BYTES = 50 * MIB
 DEFAULT_BUDGET_MB = 200
+# The prediction function and its model layer: together they must fit Lambda's unzipped limit. The other function a
+# build holds, the CodeDeploy pre-traffic hook (one module, a few KB), is deployed apart with its own limit.
+MEASURED_ARTIFACTS = ("PredictFunction", "ModelLayer")
 
 
 @dataclass
@@ -70,9 +73,9 @@ def largest_entries(root: Path, limit: int) -> list[tuple[str, int]]:
 
 
 def measure(build_dir: Path, with_zip: bool = False, top: int = 6) -> list[ArtifactSize]:
-    """One ArtifactSize per built resource directory (PredictFunction, ModelLayer, ...) in a `sam build` output."""
+    """One ArtifactSize per MEASURED_ARTIFACTS directory present in a `sam build` output."""
     artifacts = []
-    for path in sorted(p for p in build_dir.iterdir() if p.is_dir()):
+    for path in sorted(p for p in build_dir.iterdir() if p.is_dir() and p.name in MEASURED_ARTIFACTS):
         unzipped, count = tree_bytes(path)
         artifacts.append(
             ArtifactSize(

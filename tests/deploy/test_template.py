@@ -59,6 +59,8 @@ def test_function_and_layer_build_with_make_and_no_docker() -> None:
     assert resources["ModelLayer"]["Metadata"]["BuildMethod"] == "makefile"
     assert resources["PredictFunction"]["Properties"]["CodeUri"] == "functions/predict/"
     assert resources["ModelLayer"]["Properties"]["ContentUri"] == "layers/model/"
+    assert resources["PreTrafficHookFunction"]["Metadata"]["BuildMethod"] == "makefile"
+    assert resources["PreTrafficHookFunction"]["Properties"]["CodeUri"] == "functions/pretraffic/"
 
 
 def test_timeout_parameter_stays_below_api_gateway_limit() -> None:

@@ -50,6 +50,12 @@ def only(cfn: dict[str, Any], resource_type: str) -> tuple[str, dict[str, Any]]:
     return name, spec["Properties"]
 
 
+def properties(cfn: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    """The Properties of one resource named in template.yaml (the stack has more than one function, role, log group)."""
+    found: dict[str, Any] = cfn["Resources"][logical_id]["Properties"]
+    return found
+
+
 def api_body(**parameters: Any) -> dict[str, Any]:
     """The HTTP API's OpenAPI body as CloudFormation would create it for these parameters."""
     cfn, resolver = translated(**parameters)
@@ -67,7 +73,7 @@ def test_translation_yields_plain_cloudformation_with_s3_code() -> None:
 
     assert "Transform" not in cfn
     assert not [spec["Type"] for spec in cfn["Resources"].values() if spec["Type"].startswith("AWS::Serverless::")]
-    _, function = only(cfn, "AWS::Lambda::Function")
+    function = properties(cfn, "PredictFunction")
     _, layer = only(cfn, "AWS::Lambda::LayerVersion")
     assert function["Code"] == {"S3Bucket": BUCKET, "S3Key": "PredictFunction.zip"}
     assert layer["Content"] == {"S3Bucket": BUCKET, "S3Key": "ModelLayer.zip"}
@@ -100,7 +106,7 @@ def test_http_api_has_the_app_routes_a_catch_all_and_no_stage_prefix() -> None:
 def test_cors_configuration_equals_allowed_origins(origins: str) -> None:
     cfn, resolver = translated(AllowedOrigins=origins)
     _, api = only(cfn, "AWS::ApiGatewayV2::Api")
-    _, function = only(cfn, "AWS::Lambda::Function")
+    function = properties(cfn, "PredictFunction")
 
     assert resolver.resolve(api["Body"])["x-amazon-apigateway-cors"] == {
         "allowOrigins": origins.split(","),
@@ -132,7 +138,7 @@ def test_empty_allowed_origins_turns_cors_off() -> None:
 def test_function_runtime_handler_layer_and_environment() -> None:
     cfn, resolver = translated(MemorySize="2048", Timeout="20", MaxBatchRows="50", LogLevel="DEBUG")
     layer_id, _ = only(cfn, "AWS::Lambda::LayerVersion")
-    _, function = only(cfn, "AWS::Lambda::Function")
+    function = properties(cfn, "PredictFunction")
     resolved = resolver.resolve(function)
 
     assert resolved["Runtime"] == "python3.13"
@@ -146,13 +152,15 @@ def test_function_runtime_handler_layer_and_environment() -> None:
         "MAX_BATCH_ROWS": "50",
         "LOG_LEVEL": "DEBUG",
         "POWERTOOLS_SERVICE_NAME": "sklambda",
+        "METRICS_NAMESPACE": "sklambda",
+        "JOBLIB_MULTIPROCESSING": "0",
     }
     assert resolved["SnapStart"] == {"ApplyOn": "None"}
 
 
 def test_arm64_parameter_sets_function_and_layer_architecture() -> None:
     cfn, resolver = translated(Architecture="arm64")
-    _, function = only(cfn, "AWS::Lambda::Function")
+    function = properties(cfn, "PredictFunction")
     _, layer = only(cfn, "AWS::Lambda::LayerVersion")
 
     assert resolver.resolve(function["Architectures"]) == ["arm64"]
@@ -162,7 +170,7 @@ def test_arm64_parameter_sets_function_and_layer_architecture() -> None:
 
 def test_snapstart_applies_to_published_versions_behind_the_live_alias_when_enabled() -> None:
     cfn, resolver = translated(EnableSnapStart="true")
-    _, function = only(cfn, "AWS::Lambda::Function")
+    function = properties(cfn, "PredictFunction")
     version_id, _ = only(cfn, "AWS::Lambda::Version")
     _, alias = only(cfn, "AWS::Lambda::Alias")
 
@@ -183,7 +191,7 @@ def test_a_new_model_layer_publishes_a_new_function_version() -> None:
 
 def test_role_is_least_privilege() -> None:
     cfn, resolver = translated()
-    _, role = only(cfn, "AWS::IAM::Role")
+    role = properties(cfn, "PredictFunctionRole")
     resolved = resolver.resolve(role)
 
     assert "ManagedPolicyArns" not in resolved
@@ -207,8 +215,8 @@ def test_role_is_least_privilege() -> None:
 def test_model_from_s3_adds_only_read_access_to_the_model_directory_objects(uri: str, folder: str) -> None:
     sha256 = "ab" * 32
     cfn, resolver = translated(ModelS3Uri=uri, ModelSha256=sha256)
-    _, role = only(cfn, "AWS::IAM::Role")
-    _, function = only(cfn, "AWS::Lambda::Function")
+    role = properties(cfn, "PredictFunctionRole")
+    function = properties(cfn, "PredictFunction")
 
     policies = {policy["PolicyName"]: policy for policy in resolver.resolve(role["Policies"])}
     # model.json and each model file a manifest can name, one by one: no wildcard, nothing else under the prefix.
@@ -232,7 +240,7 @@ def test_model_from_s3_adds_only_read_access_to_the_model_directory_objects(uri:
 def test_model_from_s3_policy_covers_every_file_the_function_may_download() -> None:
     # Tied to the code, so a model format added to the S3 source without its object in the policy fails here.
     cfn, resolver = translated(ModelS3Uri="s3://models-bucket/iris", ModelSha256="ab" * 32)
-    _, role = only(cfn, "AWS::IAM::Role")
+    role = properties(cfn, "PredictFunctionRole")
     policies = {policy["PolicyName"]: policy for policy in resolver.resolve(role["Policies"])}
     [statement] = policies["read-model-from-s3"]["PolicyDocument"]["Statement"]
 
@@ -242,8 +250,8 @@ def test_model_from_s3_policy_covers_every_file_the_function_may_download() -> N
 
 def test_log_group_has_retention_and_matches_the_function_name() -> None:
     cfn, resolver = translated(LogRetentionInDays="30")
-    _, log_group = only(cfn, "AWS::Logs::LogGroup")
-    _, function = only(cfn, "AWS::Lambda::Function")
+    log_group = properties(cfn, "PredictFunctionLogGroup")
+    function = properties(cfn, "PredictFunction")
 
     resolved = resolver.resolve(log_group)
     assert resolved["RetentionInDays"] == "30"
@@ -263,9 +271,9 @@ def test_outputs_give_api_url_function_and_layer_arns() -> None:
 @pytest.mark.parametrize(("enabled", "mode"), [("true", "Active"), ("false", "PassThrough")])
 def test_xray_tracing_parameter_sets_mode_and_only_then_grants_xray_writes(enabled: str, mode: str) -> None:
     cfn, resolver = translated(EnableTracing=enabled)
-    _, function = only(cfn, "AWS::Lambda::Function")
+    function = properties(cfn, "PredictFunction")
     assert resolver.resolve(function["TracingConfig"]) == {"Mode": mode}
-    _, role = only(cfn, "AWS::IAM::Role")
+    role = properties(cfn, "PredictFunctionRole")
     policies = {policy["PolicyName"]: policy for policy in resolver.resolve(role["Policies"])}
     assert ("write-xray-traces" in policies) == (enabled == "true")
     if enabled == "true":
