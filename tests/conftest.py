@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from predict_service.app import create_app
+from predict_service.api import create_app
 from predict_service.config import Settings
 from predict_service.predictions import PredictionRuntime
 from predict_service.runtime import ModelRuntime

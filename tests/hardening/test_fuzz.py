@@ -14,7 +14,7 @@ import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from predict_service.app import create_app
+from predict_service.api import create_app
 from predict_service.config import Settings
 from predict_service.predictions import PredictionRuntime
 from schemathesis import Case, GenerationMode

@@ -237,7 +237,7 @@ def test_not_ready_app_reports_503(make_client: Callable[..., TestClient]) -> No
 
 
 def test_not_ready_app_names_load_error_kind(tmp_path: Path) -> None:
-    from predict_service.app import create_app
+    from predict_service.api import create_app
     from predict_service.config import Settings
 
     with pytest.raises(ModelLoadError) as raised:
