@@ -21,7 +21,7 @@ from schemathesis import Case, GenerationMode
 from schemathesis.checks import CheckContext, CheckFunction
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from tests.conftest import IRIS_FEATURES
+from tests.support.data import IRIS_FEATURES
 
 MAX_EXAMPLES = 200
 FUZZ_SETTINGS = settings(

@@ -322,7 +322,6 @@ CASES: list[BadInput] = [
 ]
 
 
-
 HEADER = """\
 # Bad inputs and what the API answers
 
@@ -360,5 +359,3 @@ def render(cases: Sequence[BadInput]) -> str:
         cells = [plain(case.case), case.via, cell(request), cell(case.shown), status, cell(case.error)]
         lines.append("| " + " | ".join(cells) + " |")
     return HEADER + "\n".join(lines) + "\n"
-
-

@@ -76,7 +76,7 @@ class RowProblems:
         raise InvalidInputError(f"Invalid input at {where}: {first['msg']}{more}", self.items)
 
 
-def single_row_location(index: int) -> Location:
+def single_row_location(_index: int) -> Location:
     return ["features"]
 
 

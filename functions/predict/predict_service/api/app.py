@@ -30,7 +30,7 @@ def served_routes(routers: Iterable[APIRouter]) -> str:
         for router in routers
         for route in router.routes
         if isinstance(route, APIRoute)
-        for method in sorted(route.methods - {"HEAD"})
+        for method in sorted((route.methods or set()) - {"HEAD"})
     ]
     return ", ".join(served[:-1]) + " and " + served[-1] if len(served) > 1 else "".join(served)
 
