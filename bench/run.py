@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import importlib
 import json
 import os
 import platform
@@ -36,11 +35,13 @@ REPO = Path(__file__).resolve().parents[1]
 FUNCTION_DIR = REPO / "functions" / "predict"
 sys.path[:0] = [str(REPO), str(FUNCTION_DIR), str(REPO / "src"), str(REPO / "bench")]
 
+from predict_service.api.handler import build_handler  # noqa: E402
+from predict_service.config import Settings  # noqa: E402
 from predict_service.manifest import FeatureSpec  # noqa: E402
 
 from deploy.sizes import LAMBDA_UNZIPPED_LIMIT_BYTES, MIB, built_runtime, tree_bytes, zipped_bytes  # noqa: E402
 from sklambda.artifact import write_model_dir  # noqa: E402
-from sklambda.invoking import FakeLambdaContext, http_api_event  # noqa: E402
+from sklambda.invoking import FakeLambdaContext, Handler, http_api_event  # noqa: E402
 
 ROW = [5.9, 3.0, 5.1, 1.8]
 IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -95,11 +96,8 @@ def build_models(workdir: Path) -> dict[str, BenchModel]:
     return models
 
 
-def load_handler(model_dir: Path) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    os.environ["MODEL_DIR"] = str(model_dir)
-    os.environ["LOG_LEVEL"] = "WARNING"
-    sys.modules.pop("handler", None)
-    handler: Callable[[dict[str, Any], Any], dict[str, Any]] = importlib.import_module("handler").handler
+def load_handler(model_dir: Path) -> Handler:
+    handler: Handler = build_handler(Settings(model_dir=model_dir, log_level="WARNING"))
     return handler
 
 
@@ -107,7 +105,7 @@ def predict_event(body: dict[str, Any]) -> dict[str, Any]:
     return http_api_event("POST", "/predict", json.dumps(body), {"content-type": "application/json"})
 
 
-def answer(handler: Callable[[dict[str, Any], Any], dict[str, Any]], event: dict[str, Any], context: Any) -> Any:
+def answer(handler: Handler, event: dict[str, Any], context: Any) -> Any:
     """The handler's 200 body, its EMF metrics line kept off the table."""
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
         return check_ok(handler(event, context))

@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from predict_service.app import create_app
+from predict_service.api import create_app
 from predict_service.config import Settings
 from predict_service.predictions import PredictionRuntime
 from predict_service.runtime import ModelRuntime
 
+from sklambda.served import ServedApp
 from sklambda.training import train_demo
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-EVENTS_DIR = REPO_ROOT / "events"
-IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
 
 @pytest.fixture(scope="session")
@@ -88,14 +83,16 @@ def service_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureF
         service_logger.removeHandler(caplog.handler)
 
 
-def load_event(name: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((EVENTS_DIR / name).read_text(encoding="utf-8"))
-    return event
+@pytest.fixture
+def serve() -> Iterator[Callable[..., ServedApp]]:
+    """Start `sklambda serve` on a model directory in a subprocess (ServedApp); every server is stopped afterwards."""
+    started: list[ServedApp] = []
 
+    def start(model_dir: Path, env: dict[str, str] | None = None) -> ServedApp:
+        server = ServedApp(model_dir, env=env)
+        started.append(server)
+        return server
 
-def iris_rows(count: int, seed: int = 0) -> np.ndarray:
-    """Random rows spread over (and a little beyond) the iris feature ranges."""
-    rng = np.random.default_rng(seed)
-    low = np.array([4.0, 1.8, 0.8, 0.0])
-    high = np.array([8.2, 4.6, 7.2, 2.7])
-    return np.round(rng.uniform(low, high, size=(count, 4)), 2)
+    yield start
+    for server in started:
+        server.stop()

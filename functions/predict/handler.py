@@ -8,13 +8,8 @@ import gc
 # collections a request triggers scan that request's objects only.
 gc.disable()
 
-from mangum import Mangum  # noqa: E402
-from predict_service.app import create_app  # noqa: E402
-from predict_service.loading import load_runtime, settings_for_init  # noqa: E402
+from predict_service.api.handler import build_handler  # noqa: E402
 
-settings = settings_for_init()
-app = create_app(settings, load_runtime(settings))
-# lifespan="off": Mangum would otherwise run the app's startup/shutdown on every invocation.
-handler = Mangum(app, lifespan="off")
+handler = build_handler()
 gc.freeze()
 gc.enable()

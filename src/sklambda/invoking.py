@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import importlib
 import json
 import logging
 import os
 import sys
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from predict_service.api.handler import build_handler
+from predict_service.loading import settings_for_init
 from predict_service.logs import configure_logging
 
-FUNCTION_DIR = Path(__file__).resolve().parents[2] / "functions" / "predict"
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 class FakeLambdaContext:
@@ -137,16 +139,17 @@ def load_event_file(path: Path) -> dict[str, Any]:
     return check_event(event, str(path))
 
 
-def load_handler(model_dir: Path | None) -> Any:
-    if model_dir is not None:
-        os.environ["MODEL_DIR"] = str(model_dir)
+def load_handler(model_dir: Path | None) -> Handler:
+    """The Lambda handler for the environment's settings (as on Lambda), serving `model_dir` when given."""
     # The handler's log lines go to stderr so that stdout holds only the response. An unknown LOG_LEVEL is left for
-    # the handler's own settings check to report, with the other settings, instead of failing here first.
+    # the settings check to report, with the other settings, instead of failing here first.
     level = os.environ.get("LOG_LEVEL", "INFO").upper()
     configure_logging(level if level in logging.getLevelNamesMapping() else "INFO", sys.stderr)
-    if str(FUNCTION_DIR) not in sys.path:
-        sys.path.insert(0, str(FUNCTION_DIR))
-    return importlib.import_module("handler").handler
+    settings = settings_for_init()
+    if model_dir is not None:
+        settings = settings.model_copy(update={"model_dir": model_dir})
+    handler: Handler = build_handler(settings)
+    return handler
 
 
 def invoke(event: dict[str, Any], model_dir: Path | None) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import uvicorn
-from predict_service.app import create_app
+from predict_service.api import create_app
 from predict_service.config import Settings
 from predict_service.errors import ModelLoadError
 from predict_service.loading import load_runtime

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from sklambda.invoking import Handler
+from tests.support.handlers import handler_for
+
 
 @pytest.fixture(scope="module")
-def lambda_handler(demo_model_dir: Path) -> ModuleType:
-    """The real handler.py module, imported the way Lambda does (model loaded at import from MODEL_DIR)."""
-    monkeypatch = pytest.MonkeyPatch()
-    monkeypatch.setenv("MODEL_DIR", str(demo_model_dir))
-    sys.modules.pop("handler", None)
-    try:
-        return importlib.import_module("handler")
-    finally:
-        monkeypatch.undo()
+def lambda_handler(demo_model_dir: Path) -> Handler:
+    """The service's real Lambda handler (model loaded, app behind Mangum) for the demo model."""
+    return handler_for(demo_model_dir)

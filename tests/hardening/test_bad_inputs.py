@@ -3,334 +3,24 @@
 Every case goes through the real app (TestClient over ASGI) or, for API Gateway's base64 bodies, through the real
 Lambda handler (Mangum) with an events/http-api-predict.json event. Whatever the input, the answer is JSON with
 nosniff, never a 500, and error bodies stay small (nothing a caller sends is echoed back in bulk).
-`tests/hardening/render_bad_inputs.py` renders CASES into docs/bad-inputs.md; a test below keeps that file current.
+The table is tests/support/bad_inputs.py's CASES; a test below keeps docs/bad-inputs.md, its rendering, current.
 """
 
 from __future__ import annotations
 
-import base64
-import copy
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
-from typing import Any, Literal
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from predict_service.config import DEFAULT_MAX_BODY_BYTES
 
-from sklambda.invoking import FakeLambdaContext
-from tests.conftest import IRIS_FEATURES, load_event
-
-DEFAULT_MAX_BATCH_ROWS = 1000  # Settings().max_batch_rows; the cases are built for the default settings
-JSON = {"content-type": "application/json"}
-# An error body names the problem and at most 20 structured problems; anything near this size echoes input back.
-MAX_ERROR_BODY_BYTES = 16 * 1024
-ROW = [5.1, 3.5, 1.4, 0.2]
-DEEP = 100_000  # far past orjson's 1024 levels and Python's recursion limit
-
-
-def named(**values: object) -> dict[str, object]:
-    row: dict[str, object] = dict(zip(IRIS_FEATURES, ROW, strict=True))
-    row.update(values)
-    return row
-
-
-def dumps(document: object) -> bytes:
-    return json.dumps(document, ensure_ascii=False).encode()
-
-
-@dataclass(frozen=True)
-class BadInput:
-    case: str
-    body: bytes | None
-    status: int
-    error: str  # must appear in the response's "error" (for a 200, in the raw body)
-    headers: dict[str, str] = field(default_factory=lambda: dict(JSON))
-    method: str = "POST"
-    path: str = "/predict"
-    via: Literal["http", "lambda"] = "http"  # "lambda": base64 body in an API Gateway HTTP API event, via Mangum
-    known_bug: str | None = None  # reported to the lead; the case runs as a strict xfail until the core is fixed
-
-    @property
-    def shown(self) -> str:
-        """The body as the doc shows it: the first bytes, escaped, with the total size when it is cut."""
-        if self.body is None:
-            return "(none)"
-        if not self.body:
-            return "(empty)"
-        text = repr(self.body[:40])[2:-1]
-        return text + (f"... ({len(self.body):,} bytes)" if len(self.body) > 40 else "")
-
-
-CASES: list[BadInput] = [
-    # --- controls: the same paths answer 200 when the input is right, so the matrix can tell the difference
-    BadInput("control: one row in feature order", dumps({"features": ROW}), 200, '"prediction"'),
-    BadInput(
-        "control: MAX_BATCH_ROWS rows", dumps({"instances": [ROW] * DEFAULT_MAX_BATCH_ROWS}), 200, '"predictions"'
-    ),
-    BadInput("control: base64 body from API Gateway", dumps({"features": ROW}), 200, '"prediction"', via="lambda"),
-    # --- not a JSON object
-    BadInput("empty body", b"", 400, "the request body is empty"),
-    BadInput("whitespace only", b" \n\t ", 400, "the request body is empty"),
-    BadInput("no body and no content type", None, 400, "the request body is empty", headers={}),
-    BadInput("not JSON", b"features=1,2,3,4", 400, "Malformed JSON"),
-    BadInput("truncated JSON", b'{"features": [1, 2, 3, 4]', 400, "Malformed JSON"),
-    BadInput("trailing comma", b'{"features": [1, 2, 3, 4],}', 400, "Malformed JSON"),
-    BadInput("JSON array, not an object", dumps(ROW), 422, "must be a JSON object"),
-    BadInput("JSON string, not an object", dumps("1,2,3,4"), 422, "must be a JSON object"),
-    BadInput("JSON null", b"null", 422, "must be a JSON object"),
-    BadInput("empty object", b"{}", 422, "exactly one of 'features'"),
-    BadInput("both features and instances", dumps({"features": ROW, "instances": [ROW]}), 422, "exactly one of"),
-    BadInput("unknown top-level field", dumps({"features": ROW, "debug": True}), 422, "Unknown field(s) ['debug']"),
-    # --- wrong types and shapes
-    BadInput("features is a string", dumps({"features": "5.1,3.5,1.4,0.2"}), 422, "must be an array of values"),
-    BadInput("features is a number", dumps({"features": 5.1}), 422, "must be an array of values"),
-    BadInput("instances is an object", dumps({"instances": {"a": ROW}}), 422, "must be an array of rows"),
-    BadInput("instances row is a number", dumps({"instances": [5.1]}), 422, "expected a row"),
-    BadInput("features nested one level too deep", dumps({"features": [ROW]}), 422, "send several rows as"),
-    BadInput("instances nested one level too deep", dumps({"instances": [[ROW]]}), 422, "expected 4 values"),
-    BadInput("instances one level too shallow", dumps({"instances": ROW}), 422, "expected a row"),
-    BadInput("values are arrays", dumps({"features": [[1], [2], [3], [4]]}), 422, "send several rows as"),
-    BadInput(
-        "return_probabilities is a string",
-        dumps({"features": ROW, "return_probabilities": "true"}),
-        422,
-        "must be true or false",
-    ),
-    # --- row counts and widths
-    BadInput("0 rows", dumps({"instances": []}), 422, "'instances' is empty"),
-    BadInput(
-        "MAX_BATCH_ROWS + 1 rows",
-        dumps({"instances": [ROW] * (DEFAULT_MAX_BATCH_ROWS + 1)}),
-        413,
-        "Too many rows: 1001 sent, at most 1000",
-    ),
-    BadInput("no features", dumps({"features": []}), 422, "expected 4 values"),
-    BadInput("too few features", dumps({"features": ROW[:3]}), 422, "expected 4 values"),
-    BadInput("too many features", dumps({"features": [*ROW, 1.0]}), 422, "expected 4 values"),
-    BadInput("one short row in a batch", dumps({"instances": [ROW, ROW[:2]]}), 422, "at instances.1"),
-    # --- values
-    BadInput("NaN", b'{"features": [5.1, 3.5, 1.4, NaN]}', 422, "must be a finite number"),
-    BadInput("Infinity", b'{"features": [5.1, 3.5, 1.4, Infinity]}', 422, "must be a finite number"),
-    BadInput("-Infinity", b'{"features": [5.1, 3.5, 1.4, -Infinity]}', 422, "must be a finite number"),
-    BadInput("1e400 (overflows a double)", b'{"features": [5.1, 3.5, 1.4, 1e400]}', 422, "must be a finite number"),
-    BadInput(
-        "400-digit integer",
-        b'{"features": [5.1, 3.5, 1.4, ' + b"9" * 400 + b"]}",
-        422,
-        "too large to be a 64-bit float",
-    ),
-    # Valid JSON that Python's int parser refuses (more than 4300 digits, the CVE-2020-10735 guard): a 422 that
-    # says where, not a 400 "Malformed JSON".
-    BadInput(
-        "5000-digit integer",
-        b'{"features": [5.1, 3.5, 1.4, ' + b"9" * 5000 + b"]}",
-        422,
-        "Invalid input at features.3: the number is too large (5000 digits; Python reads integers of at most 4300",
-    ),
-    BadInput(
-        "4301-digit negative integer as a named feature",
-        b'{"features": {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": -'
-        + b"9" * 4301
-        + b"}}",
-        422,
-        "Invalid input at features.petal_width: the number is too large (4301 digits",
-    ),
-    BadInput(
-        "string that looks like a number",
-        dumps({"features": [5.1, 3.5, 1.4, "0.2"]}),
-        422,
-        "must be a number, got string",
-    ),
-    BadInput("boolean value", dumps({"features": [5.1, 3.5, 1.4, True]}), 422, "must be a number, got boolean"),
-    BadInput("null value", dumps({"features": [5.1, 3.5, 1.4, None]}), 422, "must be a number, got null"),
-    BadInput("object value", dumps({"features": [5.1, 3.5, 1.4, {"v": 0.2}]}), 422, "must be a number, got object"),
-    # --- names and keys
-    BadInput(
-        "duplicate top-level key",
-        b'{"features": [1, 2, 3, 4], "features": [5, 6, 7, 8]}',
-        400,
-        'the key "features" appears more than once',
-    ),
-    BadInput(
-        "duplicate feature name",
-        b'{"features": {"sepal_length": 1, "sepal_length": 2, "sepal_width": 1, "petal_length": 1, "petal_width": 1}}',
-        400,
-        'the key "sepal_length" appears more than once',
-    ),
-    # A key written with an escape is the same key: the duplicate must not be dropped silently either way.
-    BadInput(
-        "duplicate key, one written with a unicode escape",
-        b'{"feature\\u0073": [1, 2, 3, 4], "features": [5, 6, 7, 8]}',
-        400,
-        'the key "features" appears more than once',
-    ),
-    BadInput(
-        "duplicate return_probabilities, one escaped",
-        b'{"features": [1, 2, 3, 4], "return_probabilitie\\u0073": true, "return_probabilities": false}',
-        400,
-        'the key "return_probabilities" appears more than once',
-    ),
-    BadInput(
-        "duplicate unknown top-level key",
-        b'{"features": [1, 2, 3, 4], "x": 1, "x": 2}',
-        400,
-        'the key "x" appears more than once',
-    ),
-    BadInput(
-        "duplicate key in an object inside an array",
-        b'[{"features": [1, 2, 3, 4], "features": [5, 6, 7, 8]}]',
-        400,
-        'the key "features" appears more than once',
-    ),
-    BadInput(
-        "control: key written with a unicode escape",
-        b'{"feature\\u0073": [5.1, 3.5, 1.4, 0.2]}',
-        200,
-        '"prediction"',
-    ),
-    BadInput("missing named feature", dumps({"features": {"sepal_length": 5.1}}), 422, "missing feature(s)"),
-    BadInput("unknown named feature", dumps({"features": named(colour=1)}), 422, "unknown feature name(s) ['colour']"),
-    BadInput(
-        "feature name is a <script> tag",
-        dumps({"features": named(**{"<script>alert(1)</script>": 1})}),
-        422,
-        "unknown feature name(s) ['<script>alert(1)</script>']",
-    ),
-    BadInput(
-        "100k unknown feature names",
-        dumps({"features": {f"k{i}": 0 for i in range(100_000)}}),
-        422,
-        "unknown feature name(s) ['k0'",
-    ),
-    BadInput(
-        "100k unknown top-level fields",
-        dumps({"features": ROW, **{f"k{i}": 0 for i in range(100_000)}}),
-        422,
-        "Unknown field(s) ['k0'",
-    ),
-    # --- encodings and unicode garbage
-    BadInput("invalid UTF-8", b'{"features": [1, 2, 3, 4], "\xff\xfe": 1}', 400, "Malformed JSON"),
-    BadInput("lone surrogate in a feature name", b'{"features": {"\\ud800": 1}}', 422, "unknown feature name(s)"),
-    BadInput("lone surrogate as a value", b'{"features": [1, 2, 3, "\\udfff"]}', 422, "must be a number, got string"),
-    BadInput(
-        "lone surrogate as a top-level field",
-        b'{"features": [1, 2, 3, 4], "\\ud800": 1}',
-        422,
-        "Unknown field(s)",
-    ),
-    BadInput(
-        "lone surrogate as a duplicate key",
-        b'{"\\ud800": 1, "\\ud800": 2}',
-        400,
-        "appears more than once",
-    ),
-    BadInput(
-        "right-to-left override in a name",
-        dumps({"features": named(**{"\u202esepal_length": 1})}),
-        422,
-        "unknown feature name(s) ['\\u202esepal_length']",
-    ),
-    BadInput(
-        "zero-width space in a name",
-        dumps({"features": named(**{"sepal\u200b_length": 1})}),
-        422,
-        "unknown feature name(s) ['sepal\\u200b_length']",
-    ),
-    BadInput("NUL in a field name", b'{"features": [1, 2, 3, 4], "a\\u0000": 1}', 422, "Unknown field(s) ['a\\x00']"),
-    # --- nesting and size
-    BadInput("100k nested arrays", b"[" * DEEP + b"]" * DEEP, 400, "Malformed JSON"),
-    BadInput("100k nested objects", b'{"a":' * DEEP + b"1" + b"}" * DEEP, 400, "Malformed JSON"),
-    BadInput(
-        "500 nested arrays in features",
-        b'{"features": ' + b"[" * 500 + b"1" + b"]" * 500 + b"}",
-        422,
-        "send several rows as",
-    ),
-    BadInput("7 MB body", dumps({"instances": [ROW] * 350_000}), 413, "Request body too large"),
-    # --- content types
-    BadInput(
-        "text/plain",
-        dumps({"features": ROW}),
-        415,
-        "Content-Type: application/json",
-        headers={"content-type": "text/plain"},
-    ),
-    BadInput(
-        "form-encoded",
-        b"features=1&features=2",
-        415,
-        "Content-Type: application/json",
-        headers={"content-type": "application/x-www-form-urlencoded"},
-    ),
-    BadInput(
-        "text/html with a <script> content type",
-        dumps({"features": ROW}),
-        415,
-        "Content-Type: application/json",
-        headers={"content-type": "text/html; <script>alert(1)</script>"},
-    ),
-    # --- methods and paths
-    BadInput("GET /predict", None, 405, "Method GET is not allowed", headers={}, method="GET"),
-    BadInput(
-        "unknown path with a <script> tag",
-        None,
-        404,
-        "Not found",
-        headers={},
-        method="GET",
-        path="/<script>alert(1)</script>",
-    ),
-    # --- CORS preflights the API's CORS settings refuse (allowed ones are tested in tests/unit/test_app.py)
-    BadInput(
-        "CORS preflight from a disallowed origin",
-        None,
-        400,
-        "CORS preflight refused: the origin 'https://evil.example' is not allowed",
-        headers={"origin": "https://evil.example", "access-control-request-method": "POST"},
-        method="OPTIONS",
-    ),
-    BadInput(
-        "CORS preflight asking for a <script> header",
-        None,
-        400,
-        "CORS preflight refused: the request header(s) ['x-<script>alert(1)</script>'] are not allowed",
-        headers={
-            "origin": "http://localhost:5173",
-            "access-control-request-method": "POST",
-            "access-control-request-headers": "content-type, X-<script>alert(1)</script>",
-        },
-        method="OPTIONS",
-    ),
-    # --- API Gateway: base64-encoded bodies through the Mangum handler
-    BadInput("base64: not JSON", b"\x00\xffnot json", 400, "Malformed JSON", via="lambda"),
-    BadInput(
-        "base64: duplicate key written with a unicode escape",
-        b'{"feature\\u0073": [1, 2, 3, 4], "features": [5, 6, 7, 8]}',
-        400,
-        'the key "features" appears more than once',
-        via="lambda",
-    ),
-    BadInput("base64: NaN", b'{"features": [1, 2, 3, NaN]}', 422, "must be a finite number", via="lambda"),
-    BadInput(
-        "base64: MAX_BATCH_ROWS + 1 rows",
-        dumps({"instances": [ROW] * (DEFAULT_MAX_BATCH_ROWS + 1)}),
-        413,
-        "Too many rows",
-        via="lambda",
-    ),
-    BadInput(
-        "base64: text/plain",
-        dumps({"features": ROW}),
-        415,
-        "Content-Type: application/json",
-        headers={"content-type": "text/plain"},
-        via="lambda",
-    ),
-    BadInput("base64: 7 MB body", dumps({"instances": [ROW] * 350_000}), 413, "Request body too large", via="lambda"),
-]
+from sklambda.invoking import Handler
+from tests.support.bad_inputs import CASES, DOC_PATH, MAX_ERROR_BODY_BYTES, ROW, BadInput, dumps, render
+from tests.support.events import load_event, with_body
+from tests.support.handlers import invoke_raw
 
 
 @dataclass(frozen=True)
@@ -345,17 +35,9 @@ def send_http(client: TestClient, case: BadInput) -> Answer:
     return Answer(response.status_code, dict(response.headers), response.content)
 
 
-def send_lambda(handler: ModuleType, case: BadInput) -> Answer:
-    event: dict[str, Any] = copy.deepcopy(load_event("http-api-predict.json"))
-    event["body"] = base64.b64encode(case.body or b"").decode()
-    event["isBase64Encoded"] = True
-    event["headers"].update(case.headers)
-    response = handler.handler(event, FakeLambdaContext())
-    body = response["body"].encode()
-    if response.get("isBase64Encoded"):
-        body = base64.b64decode(body)
-    headers = {key.lower(): value for key, value in response["headers"].items()}
-    return Answer(response["statusCode"], headers, body)
+def send_lambda(handler: Handler, case: BadInput) -> Answer:
+    event = with_body(load_event("http-api-predict.json"), case.body or b"", **case.headers)
+    return Answer(*invoke_raw(handler, event))
 
 
 def params() -> list[Any]:
@@ -368,7 +50,7 @@ def params() -> list[Any]:
 
 
 @pytest.mark.parametrize("case", params())
-def test_bad_input_gets_documented_status(client: TestClient, lambda_handler: ModuleType, case: BadInput) -> None:
+def test_bad_input_gets_documented_status(client: TestClient, lambda_handler: Handler, case: BadInput) -> None:
     answer = send_lambda(lambda_handler, case) if case.via == "lambda" else send_http(client, case)
     # JSON only, never sniffed as HTML: a <script> name in a body is then inert text inside a JSON string.
     assert answer.headers["content-type"] == "application/json"
@@ -391,8 +73,6 @@ def test_cases_are_distinct_and_cover_every_error_status() -> None:
 
 
 def test_committed_doc_matches_the_table() -> None:
-    from tests.hardening.render_bad_inputs import DOC_PATH, render
-
     assert DOC_PATH.read_text(encoding="utf-8") == render(CASES), (
-        f"{Path(DOC_PATH).name} is out of date: run `.venv/bin/python tests/hardening/render_bad_inputs.py`"
+        f"{Path(DOC_PATH).name} is out of date: run `.venv/bin/python -m tests.hardening.render_bad_inputs`"
     )

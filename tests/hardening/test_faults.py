@@ -26,8 +26,8 @@ import pytest
 import sklearn
 from predict_service.manifest import MANIFEST_FILENAME, MODEL_FILENAME, ONNX_FILENAME
 
-from tests.conftest import REPO_ROOT
-from tests.integration.test_cli import Server
+from sklambda.served import ServedApp
+from tests.support.data import REPO_ROOT
 
 FUNCTION_DIR = REPO_ROOT / "functions" / "predict"
 BUCKET = "sklambda-faults"
@@ -155,7 +155,7 @@ def test_lambda_init_fails_with_one_clear_line(broken_model_dir: Path, fault: Lo
     indirect=["broken_model_dir"],
 )
 def test_serve_reports_not_ready_with_one_clear_line(broken_model_dir: Path, fault: LocalFault) -> None:
-    server = Server(broken_model_dir)
+    server = ServedApp(broken_model_dir)
     try:
         health = server.wait_ready()
         predict = httpx.post(f"{server.url}/predict", json={"features": [1, 2, 3, 4]}, timeout=10)
@@ -381,7 +381,7 @@ def test_serve_with_s3_source_but_no_sha256_reports_not_ready(monkeypatch: pytes
     for name, value in child_env(MODEL_S3_URI=f"s3://{BUCKET}/{PREFIX}/").items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("MODEL_SHA256", raising=False)
-    server = Server(tmp_path / "unused")  # Server passes --model-dir; MODEL_S3_URI takes precedence over it
+    server = ServedApp(tmp_path / "unused")  # ServedApp passes --model-dir; MODEL_S3_URI takes precedence over it
     try:
         health = server.wait_ready()
     finally:

@@ -14,14 +14,14 @@ import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from predict_service.app import create_app
+from predict_service.api import create_app
 from predict_service.config import Settings
 from predict_service.predictions import PredictionRuntime
 from schemathesis import Case, GenerationMode
 from schemathesis.checks import CheckContext, CheckFunction
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from tests.conftest import IRIS_FEATURES
+from tests.support.data import IRIS_FEATURES
 
 MAX_EXAMPLES = 200
 FUZZ_SETTINGS = settings(

@@ -12,7 +12,7 @@ import joblib
 import numpy as np
 from predict_service.manifest import MODEL_FILENAME
 
-from tests.conftest import REPO_ROOT
+from tests.support.data import REPO_ROOT
 
 LOAD = [sys.executable, str(REPO_ROOT / "bench" / "load.py")]
 

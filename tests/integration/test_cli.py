@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -23,27 +18,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from tests.conftest import REPO_ROOT, iris_rows
-
-SKLAMBDA = [sys.executable, "-m", "sklambda.cli"]
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*SKLAMBDA, *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO_ROOT,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+from sklambda.served import ServedApp
+from tests.support.cli import run_cli
+from tests.support.data import iris_rows
 
 
 @pytest.fixture(scope="module")
@@ -57,50 +34,6 @@ def user_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     joblib.dump(forest, paths["forest"])
     joblib.dump(pipeline, paths["pipeline"])
     return paths
-
-
-class Server:
-    def __init__(self, model_dir: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [*SKLAMBDA, "serve", "--port", str(self.port), "--model-dir", str(model_dir)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            cwd=REPO_ROOT,
-        )
-
-    def wait_ready(self, timeout: float = 60) -> httpx.Response:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited: {self.process.stdout.read() if self.process.stdout else ''}")
-            try:
-                return httpx.get(f"{self.url}/health", timeout=2)
-            except httpx.TransportError:
-                time.sleep(0.2)
-        raise AssertionError("server did not start in time")
-
-    def stop(self) -> str:
-        self.process.terminate()
-        output, _ = self.process.communicate(timeout=20)
-        return output
-
-
-@pytest.fixture
-def serve() -> Iterator[type[Server]]:
-    started: list[Server] = []
-
-    class TrackedServer(Server):
-        def __init__(self, model_dir: Path) -> None:
-            super().__init__(model_dir)
-            started.append(self)
-
-    yield TrackedServer
-    for server in started:
-        if server.process.poll() is None:
-            server.stop()
 
 
 @pytest.mark.parametrize(
@@ -124,7 +57,7 @@ def serve() -> Iterator[type[Server]]:
 def test_package_then_serve_matches_model_predict(
     user_models: dict[str, Path],
     tmp_path: Path,
-    serve: type[Server],
+    serve: Callable[..., ServedApp],
     kind: str,
     extra_args: list[str],
     expected_features: list[str],
@@ -154,7 +87,7 @@ def test_package_then_serve_matches_model_predict(
 
 @pytest.mark.parametrize(("kind", "trusted"), [("forest", ["sklearn.tree._tree.Tree"]), ("pipeline", [])])
 def test_package_as_skops_then_serve_matches_model_predict(
-    user_models: dict[str, Path], tmp_path: Path, serve: type[Server], kind: str, trusted: list[str]
+    user_models: dict[str, Path], tmp_path: Path, serve: Callable[..., ServedApp], kind: str, trusted: list[str]
 ) -> None:
     model_dir = tmp_path / "model"
     packaged = run_cli("package", str(user_models[kind]), "--format", "skops", "--model-dir", str(model_dir))
@@ -222,7 +155,7 @@ def test_package_refuses_wrong_feature_count(user_models: dict[str, Path], tmp_p
     assert "--features names 2 columns but the model expects 4" in result.stderr
 
 
-def test_serve_reports_not_ready_instead_of_crashing(tmp_path: Path, serve: type[Server]) -> None:
+def test_serve_reports_not_ready_instead_of_crashing(tmp_path: Path, serve: Callable[..., ServedApp]) -> None:
     server = serve(tmp_path / "no-model-here")
     response = server.wait_ready()
     assert response.status_code == 503
@@ -246,7 +179,7 @@ def test_invoke_runs_handler_on_event_file_and_built_event(demo_model_dir: Path)
     assert "expected 4 values" in response["body"]["error"]
 
 
-def test_train_from_csv_with_categorical_column(tmp_path: Path, serve: type[Server]) -> None:
+def test_train_from_csv_with_categorical_column(tmp_path: Path, serve: Callable[..., ServedApp]) -> None:
     rng = np.random.default_rng(0)
     csv_path = tmp_path / "houses.csv"
     with csv_path.open("w", newline="") as stream:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from sklambda.invoking import EventError, check_event, http_api_event, invoke, load_event_file
-from tests.conftest import EVENTS_DIR
-from tests.integration.test_cli import run_cli
+from tests.support.cli import run_cli
+from tests.support.events import EVENTS_DIR
 
 
 @pytest.mark.parametrize("path", ["predict", "/predict"])

@@ -15,7 +15,7 @@ from predict_service.manifest import MODEL_FILENAME
 from predict_service.predictions import PredictionRuntime
 from predict_service.runtime import ModelRuntime
 
-from tests.conftest import IRIS_FEATURES, iris_rows
+from tests.support.data import IRIS_FEATURES, iris_rows
 
 JSON = {"content-type": "application/json"}
 
@@ -237,7 +237,7 @@ def test_not_ready_app_reports_503(make_client: Callable[..., TestClient]) -> No
 
 
 def test_not_ready_app_names_load_error_kind(tmp_path: Path) -> None:
-    from predict_service.app import create_app
+    from predict_service.api import create_app
     from predict_service.config import Settings
 
     with pytest.raises(ModelLoadError) as raised:

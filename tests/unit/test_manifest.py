@@ -16,7 +16,7 @@ from predict_service.errors import ModelLoadError
 from predict_service.manifest import MANIFEST_FILENAME, MANIFEST_SCHEMA_VERSION, MODEL_FILENAME, read_manifest
 from predict_service.runtime import ModelRuntime
 
-from tests.conftest import IRIS_FEATURES, iris_rows
+from tests.support.data import IRIS_FEATURES, iris_rows
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from predict_service.loading import load_model_dir, load_runtime
 from predict_service.model_source import fetch_model_dir, parse_s3_uri
 
 from sklambda.training import train_demo
-from tests.conftest import REPO_ROOT
+from tests.support.data import REPO_ROOT
 
 BUCKET = "sklambda-models-test"
 SETOSA_ROW = np.array([[5.1, 3.5, 1.4, 0.2]])

@@ -41,7 +41,7 @@ from sklambda.artifact import PackagingError
 from sklambda.onnx_export import PROBABILITY_TOLERANCE, OnnxExportError, problems_with, verify
 from sklambda.packaging import package_model
 from sklambda.training import train_csv
-from tests.conftest import REPO_ROOT, iris_rows
+from tests.support.data import REPO_ROOT, iris_rows
 
 IRIS_X, IRIS_Y = load_iris(return_X_y=True)
 IRIS_NAMES = np.array(["setosa", "versicolor", "virginica"])[IRIS_Y]

@@ -15,7 +15,7 @@ from predict_service.manifest import MANIFEST_FILENAME, MODEL_FILENAME
 from predict_service.predictions import PredictionRuntime
 from predict_service.runtime import ModelRuntime
 
-from tests.conftest import IRIS_FEATURES, iris_rows
+from tests.support.data import IRIS_FEATURES, iris_rows
 
 
 @pytest.fixture

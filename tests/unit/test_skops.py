@@ -37,7 +37,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklambda.artifact import PackagingError, write_model_dir
 from sklambda.packaging import package_model
 from sklambda.training import train_demo
-from tests.conftest import REPO_ROOT, iris_rows
+from tests.support.data import REPO_ROOT, iris_rows
 
 TREE = "sklearn.tree._tree.Tree"
 

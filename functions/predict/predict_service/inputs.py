@@ -2,12 +2,15 @@
 
 Every value is checked against the manifest's feature specs here, once, so that prediction can skip
 scikit-learn's own input checks. Nothing is coerced: a string that looks like a number, a boolean or a null is
-an error, never a value.
+an error, never a value. What a value must be is looked up by its feature's type (VALUE_CHECKS: one entry per
+type), and where a problem is reported comes from whoever decoded the body (a RowLocation), so this module knows
+neither the request's format nor its envelope.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from itertools import chain
 from typing import Any
 
@@ -22,6 +25,9 @@ MAX_ECHOED_NAME_CHARS = 64
 MAX_ECHOED_NAMES = 10
 
 Location = list[str | int]
+# Where row `index` of a request is, for error messages: given by whoever decoded the body, since only it knows the
+# body's shape (["features"] for a single row, ["instances", 3] in a batch).
+RowLocation = Callable[[int], Location]
 # bool is a subclass of int but not the same type, so type-identity checks refuse true/false as numbers.
 NUMBER_TYPES = frozenset({float, int})
 
@@ -70,6 +76,61 @@ class RowProblems:
         raise InvalidInputError(f"Invalid input at {where}: {first['msg']}{more}", self.items)
 
 
+def single_row_location(_index: int) -> Location:
+    return ["features"]
+
+
+def batch_row_location(index: int) -> Location:
+    return ["instances", index]
+
+
+# A value's problem as (message, kind), or None when the value is one the feature accepts.
+Problem = tuple[str, str] | None
+ValueCheck = Callable[[object], Problem]
+
+
+def number_check(feature: FeatureSpec) -> ValueCheck:
+    """A JSON number that fits a 64-bit float: no booleans, no strings that look like numbers, no NaN/Infinity."""
+    name = feature.name
+
+    def check(value: object) -> Problem:
+        value_type = type(value)
+        if value_type is float:
+            if not math.isfinite(value):  # type: ignore[arg-type]
+                return f"{name} must be a finite number, got {value}", "not_finite"
+        elif value_type is int:
+            if not -1e308 < value < 1e308:  # type: ignore[operator]
+                return f"{name} is too large to be a 64-bit float", "not_finite"
+        else:
+            return f"{name} must be a number, got {describe_json_type(value)}", "not_a_number"
+        return None
+
+    return check
+
+
+def category_check(feature: FeatureSpec) -> ValueCheck:
+    """One of the category strings the model was trained on."""
+    name = feature.name
+    allowed = frozenset(feature.categories or ())
+    listed = sorted(allowed)
+
+    def check(value: object) -> Problem:
+        if type(value) is not str:
+            return f"{name} must be one of the strings {listed}, got {describe_json_type(value)}", "not_a_category"
+        if value not in allowed:
+            return f"{name} must be one of {listed}, got an unknown category", "unknown_category"
+        return None
+
+    return check
+
+
+# One entry per feature type of the manifest: what a value of that type must be.
+VALUE_CHECKS: dict[str, Callable[[FeatureSpec], ValueCheck]] = {
+    "number": number_check,
+    "category": category_check,
+}
+
+
 class RowConverter:
     """Validates rows for one model's feature specs; built once at load time so requests do no set-up work."""
 
@@ -79,15 +140,19 @@ class RowConverter:
         self.n_features = len(features)
         self.position = {name: index for index, name in enumerate(self.names)}
         self.all_numeric = all(feature.type == "number" for feature in features)
-        self.categories = [frozenset(feature.categories or ()) for feature in features]
+        self.checks = [VALUE_CHECKS[feature.type](feature) for feature in features]
 
     def to_array(self, rows: list[Any], field: str) -> np.ndarray:
-        """`rows` is a non-empty list of lists or objects, sent as `field` ("features": one row, else a batch)."""
+        """`rows` sent as the JSON envelope's `field` ("features": one row, else a batch of "instances")."""
+        return self.convert(rows, single_row_location if field == "features" else batch_row_location)
+
+    def convert(self, rows: list[Any], row_location: RowLocation) -> np.ndarray:
+        """`rows` is a non-empty list of lists or objects; a problem in row i is reported at `row_location(i)`."""
         if self.all_numeric:
             ready = self._numeric_list_rows(rows)
             if ready is not None:
                 return ready
-        return self._checked_rows(rows, field)
+        return self._checked_rows(rows, row_location)
 
     def _numeric_list_rows(self, rows: list[Any]) -> np.ndarray | None:
         """The common case, checked in bulk at C speed: every row a list of the right length holding only JSON
@@ -105,11 +170,11 @@ class RowConverter:
             return None
         return array.reshape(len(rows), self.n_features)
 
-    def _checked_rows(self, rows: list[Any], field: str) -> np.ndarray:
+    def _checked_rows(self, rows: list[Any], row_location: RowLocation) -> np.ndarray:
         problems = RowProblems()
         ordered: list[list[Any]] = []
         for index, row in enumerate(rows):
-            row_loc: Location = [field] if field == "features" else [field, index]
+            row_loc = row_location(index)
             if type(row) is list:
                 values = self._check_list_row(row, row_loc, problems)
             elif type(row) is dict:
@@ -160,27 +225,6 @@ class RowConverter:
         return [row[name] for name in self.names]
 
     def _check_value(self, position: int, value: object, loc: Location, problems: RowProblems) -> None:
-        feature = self.features[position]
-        value_type = type(value)
-        if feature.type == "number":
-            if value_type is float:
-                if not math.isfinite(value):  # type: ignore[arg-type]
-                    problems.add(loc, f"{feature.name} must be a finite number, got {value}", "not_finite")
-            elif value_type is int:
-                if not -1e308 < value < 1e308:  # type: ignore[operator]
-                    problems.add(loc, f"{feature.name} is too large to be a 64-bit float", "not_finite")
-            else:
-                problems.add(loc, f"{feature.name} must be a number, got {describe_json_type(value)}", "not_a_number")
-        elif value_type is not str:
-            problems.add(
-                loc,
-                f"{feature.name} must be one of the strings {sorted(self.categories[position])}, "
-                f"got {describe_json_type(value)}",
-                "not_a_category",
-            )
-        elif value not in self.categories[position]:
-            problems.add(
-                loc,
-                f"{feature.name} must be one of {sorted(self.categories[position])}, got an unknown category",
-                "unknown_category",
-            )
+        problem = self.checks[position](value)
+        if problem is not None:
+            problems.add(loc, *problem)

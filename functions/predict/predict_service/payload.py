@@ -1,19 +1,31 @@
-"""Decodes the JSON body of POST /predict and checks its envelope (which keys, which types).
+"""Decodes the body of POST /predict and checks its envelope (which keys, which types).
 
-Row contents are checked by the runtime's RowConverter; this module only knows the request's outer shape.
+Decoders are looked up by the body's media type (BODY_DECODERS; JSON is the one format today). Row contents are
+checked by inputs.RowConverter, at the row locations the decoded request names; this module only knows the
+request's outer shape.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import orjson
 
-from .errors import InvalidInputError, MalformedBodyError, TooManyRowsError
-from .inputs import MAX_ECHOED_NAMES, MAX_REPORTED_PROBLEMS, Location, describe_json_type, echoed_name
+from .errors import InvalidInputError, MalformedBodyError, TooManyRowsError, UnsupportedMediaTypeError
+from .inputs import (
+    MAX_ECHOED_NAMES,
+    MAX_REPORTED_PROBLEMS,
+    Location,
+    RowLocation,
+    batch_row_location,
+    describe_json_type,
+    echoed_name,
+    single_row_location,
+)
 
 ALLOWED_KEYS = frozenset({"features", "instances", "return_probabilities"})
 _KEY_TOKENS = tuple(f'"{key}"'.encode() for key in ALLOWED_KEYS)
@@ -22,12 +34,9 @@ _KEY_TOKENS = tuple(f'"{key}"'.encode() for key in ALLOWED_KEYS)
 @dataclass(frozen=True, slots=True)
 class PredictRequest:
     rows: list[Any]
-    field: str  # "features" (one row, answered as "prediction") or "instances" (a batch, "predictions")
+    is_batch: bool  # a batch is answered as "predictions", one row as "prediction"
     return_probabilities: bool
-
-    @property
-    def is_batch(self) -> bool:
-        return self.field == "instances"
+    row_location: RowLocation  # where row i is in the body, for error messages
 
 
 def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -187,7 +196,7 @@ def parse_predict_request(document: Any, max_batch_rows: int, has_predict_proba:
                 f"got {describe_json_type(row)}",
                 [{"loc": ["features"], "msg": "expected an array or object", "type": "row_type"}],
             )
-        return PredictRequest([row], "features", return_probabilities)
+        return PredictRequest([row], False, return_probabilities, single_row_location)
     rows = document["instances"]
     if not isinstance(rows, list):
         raise InvalidInputError(
@@ -204,4 +213,30 @@ def parse_predict_request(document: Any, max_batch_rows: int, has_predict_proba:
             f"Too many rows: {len(rows)} sent, at most {max_batch_rows} per request (MAX_BATCH_ROWS)",
             {"rows": len(rows), "max_batch_rows": max_batch_rows},
         )
-    return PredictRequest(rows, "instances", return_probabilities)
+    return PredictRequest(rows, True, return_probabilities, batch_row_location)
+
+
+def parse_json_request(body: bytes, max_batch_rows: int, has_predict_proba: bool) -> PredictRequest:
+    return parse_predict_request(decode_json(body), max_batch_rows, has_predict_proba)
+
+
+BodyDecoder = Callable[[bytes, int, bool], PredictRequest]
+# Media type -> the decoder of a POST /predict body of that type (body, MAX_BATCH_ROWS, has_predict_proba).
+BODY_DECODERS: dict[str, BodyDecoder] = {"application/json": parse_json_request}
+# API Gateway test events and bare clients often send no content type; FastAPI reads such a body as JSON too.
+DEFAULT_MEDIA_TYPE = "application/json"
+
+
+def decoder_for(content_type: str | None) -> BodyDecoder:
+    """The decoder for a Content-Type header value; a structured-syntax suffix (application/problem+json) counts as
+    its base format. UnsupportedMediaTypeError for any other declared type."""
+    media_type = content_type.split(";", 1)[0].strip().lower() if content_type else DEFAULT_MEDIA_TYPE
+    decoder = BODY_DECODERS.get(media_type)
+    if decoder is None and media_type.startswith("application/") and "+" in media_type:
+        decoder = BODY_DECODERS.get("application/" + media_type.rsplit("+", 1)[1])
+    if decoder is None:
+        raise UnsupportedMediaTypeError(
+            "Send the body as JSON with the header 'Content-Type: application/json'",
+            {"content_type": (content_type or "")[:100]},
+        )
+    return decoder
