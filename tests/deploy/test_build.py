@@ -183,7 +183,7 @@ def test_function_ships_app_and_web_stack_but_not_boto3_or_scikit_learn(x86_buil
     installed = installed_distributions(function)
 
     assert (function / "handler.py").is_file()
-    assert (function / "predict_service" / "app.py").is_file()
+    assert (function / "predict_service" / "api" / "app.py").is_file()
     assert (function / "predict_service" / "model_source.py").is_file()
     for name, version in pinned_requirements(REPO_ROOT / "functions" / "predict" / "requirements.txt").items():
         assert installed[name][0] == version, name
@@ -191,7 +191,7 @@ def test_function_ships_app_and_web_stack_but_not_boto3_or_scikit_learn(x86_buil
         assert absent not in installed, absent
     assert not (function / "Makefile").exists() and not (function / "requirements.txt").exists()
     # unchecked-hash byte code: zip timestamps cannot make it look stale on the read-only /var/task.
-    pyc = next((function / "predict_service" / "__pycache__").glob("app.cpython-313.pyc"))
+    pyc = next((function / "predict_service" / "api" / "__pycache__").glob("app.cpython-313.pyc"))
     flags = struct.unpack_from("<I", pyc.read_bytes(), 4)[0]
     assert flags == 0b01
 

@@ -19,7 +19,7 @@ from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 from mangum import Mangum
 from mangum.types import LambdaCognitoIdentity, LambdaMobileClientContext
-from predict_service.app import create_app
+from predict_service.api import create_app
 from predict_service.config import Settings
 from predict_service.runtime import ModelRuntime
 
