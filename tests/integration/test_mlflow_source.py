@@ -24,7 +24,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from sklambda.mlflow_source import SignatureFeature, SourceError, is_mlflow_source, resolve_mlflow_source
-from tests.conftest import REPO_ROOT
+from tests.support.data import REPO_ROOT
 
 NUMERIC = ["age", "income"]
 CATEGORICAL = ["city"]

@@ -23,7 +23,7 @@ from predict_service.api import create_app
 from predict_service.config import Settings
 from predict_service.runtime import ModelRuntime
 
-from .. import conftest
+from ..support.events import load_event
 
 TARGET = "arn:aws:lambda:us-east-1:123456789012:function:sklambda-test-predict:7"
 EVENT = {"DeploymentId": "d-ABCDEF123", "LifecycleEventExecutionId": "execution-id-1"}
@@ -246,7 +246,7 @@ def test_only_a_published_version_is_ever_invoked(clients: Clients, target: str)
 
 def test_hook_events_have_the_shape_api_gateway_sends() -> None:
     # Compared with the committed event `sam local generate-event apigateway http-api-proxy` produced.
-    reference = conftest.load_event("http-api-predict.json")
+    reference = load_event("http-api-predict.json")
     event = pretraffic.http_event("POST", "/predict", {"features": [1.0]})
 
     optional = {"cookies", "queryStringParameters", "pathParameters", "stageVariables"}
