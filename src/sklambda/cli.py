@@ -63,7 +63,7 @@ FORMAT_HELP = (
 
 def describe_runtime(manifest: ModelManifest) -> str:
     if manifest.onnx is None:
-        return f"runtime sklearn, {manifest.model_filename}"
+        return f"runtime {manifest.runtime}, {manifest.shipped_file().name}"
     checked = manifest.onnx.verification
     largest = checked.max_probability_difference
     if largest is None:
