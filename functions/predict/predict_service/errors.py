@@ -8,7 +8,7 @@ reports from it, and none of them shows pydantic's own multi-line report.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
@@ -45,15 +45,12 @@ def validation_problems(error: ValidationError) -> list[ValidationProblem]:
     ]
 
 
-def describe_validation_error(
-    error: ValidationError, describe: Callable[[ValidationProblem], str] | None = None
-) -> str:
-    """One line: the problems joined by "; ", each "where: what" unless `describe` words it otherwise. pydantic's
-    echo of the whole input (the entire manifest, say) is left out."""
-    problems = validation_problems(error)
+def describe_validation_error(error: ValidationError) -> str:
+    """One line: the problems joined by "; ", each "where: what". pydantic's echo of the whole input (the entire
+    manifest, say) is left out."""
     return "; ".join(
-        describe(problem) if describe else (f"{problem.where()}: {problem.message}" if problem.loc else problem.message)
-        for problem in problems
+        f"{problem.where()}: {problem.message}" if problem.loc else problem.message
+        for problem in validation_problems(error)
     )
 
 
