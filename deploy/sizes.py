@@ -1,9 +1,11 @@
 """Size report and budget check for the built function + layers (what Lambda counts against its 250 MB limit).
 
-Usage: python deploy/sizes.py [BUILD_DIR] [--budget-mb 200] [--zip] [--compare STACK_DIR]
+Usage: python -m deploy.sizes [BUILD_DIR] [--budget-mb 200] [--zip] [--compare RUNTIME=STACK_DIR ...]
+       python -m deploy.sizes [BUILD_DIR] --other-runtimes
 Exit status 1 when function + layers, unzipped, exceed the budget; the report is printed either way.
---compare names the other runtime's layer libraries (built by `make build` with STACK_ONLY=1), to show what the
-function + layer would weigh with that runtime instead.
+--compare names another runtime's layer libraries (built by `make build` with STACK_ONLY=1), to show what the
+function + layer would weigh with that runtime instead; --other-runtimes prints the runtimes (of the registry in
+predict_service.runtimes) that the built layer does not serve, the ones `make build` compares.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from predict_service.runtimes import DEFAULT_RUNTIME, RUNTIMES
 
 MIB = 1024 * 1024
 # Lambda: "Unzipped size must be smaller than 262144000 bytes" (function + all layers) = 250 MiB.
@@ -128,22 +132,33 @@ def built_runtime(build_dir: Path) -> str:
     """The runtime the built model layer serves (model.json's "runtime"), or "unknown" when there is none."""
     manifest = build_dir / "ModelLayer" / "model" / "model.json"
     try:
-        runtime = json.loads(manifest.read_text()).get("runtime", "sklearn")
+        runtime = json.loads(manifest.read_text()).get("runtime", DEFAULT_RUNTIME)
     except (OSError, ValueError):
         return "unknown"
     return str(runtime)
 
 
-def comparison(artifacts: list[ArtifactSize], stack_dir: Path, built: str) -> str:
-    """One line: function + the other runtime's layer (libraries only; the model adds its own size to either)."""
-    other = "sklearn" if built == "onnx" else "onnx"
+def other_runtimes(built: str) -> list[str]:
+    """The registry's runtimes other than `built`, the ones whose layers `make build` measures for comparison."""
+    return [name for name in RUNTIMES if name != built]
+
+
+def comparison(artifacts: list[ArtifactSize], stack_dir: Path, other: str) -> str:
+    """One line: function + another runtime's layer (libraries only; the model adds its own size to either)."""
     stack_bytes = tree_bytes(stack_dir)[0]
     function_bytes = sum(artifact.unzipped_bytes for artifact in artifacts if artifact.name != "ModelLayer")
-    how = "`sklambda package/train --runtime onnx`" if other == "onnx" else "packaging without --runtime onnx"
     return (
         f"with the {other} runtime instead: layer libraries {mib(stack_bytes).strip()}, function + layer "
-        f"{mib(function_bytes + stack_bytes).strip()} plus the model ({how})"
+        f"{mib(function_bytes + stack_bytes).strip()} plus the model (`sklambda package/train --runtime {other}`)"
     )
+
+
+def runtime_and_dir(text: str) -> tuple[str, Path]:
+    """`RUNTIME=DIR` for --compare."""
+    runtime, equals, directory = text.partition("=")
+    if not equals or runtime not in RUNTIMES or not directory:
+        raise argparse.ArgumentTypeError(f"{text!r} is not RUNTIME=DIR with RUNTIME one of {', '.join(RUNTIMES)}")
+    return runtime, Path(directory)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,8 +166,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("build_dir", nargs="?", type=Path, default=Path(".aws-sam/build"))
     parser.add_argument("--budget-mb", type=float, default=DEFAULT_BUDGET_MB, help="MB (MiB) for function + layers")
     parser.add_argument("--zip", action="store_true", help="also measure zipped sizes (a few seconds)")
-    parser.add_argument("--compare", type=Path, help="the other runtime's layer libraries, to report their size")
+    parser.add_argument(
+        "--compare",
+        type=runtime_and_dir,
+        action="append",
+        default=[],
+        metavar="RUNTIME=DIR",
+        help="another runtime's layer libraries, to report their size (repeatable)",
+    )
+    parser.add_argument("--other-runtimes", action="store_true", help="print the runtimes to compare, and exit")
     args = parser.parse_args(argv)
+    if args.other_runtimes:
+        sys.stdout.write(" ".join(other_runtimes(built_runtime(args.build_dir))) + "\n")
+        return 0
     if not args.build_dir.is_dir():
         sys.stderr.write(f"{args.build_dir} does not exist: run `make build` first\n")
         return 2
@@ -160,8 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     text, fits = report(artifacts, int(args.budget_mb * MIB))
     runtime = built_runtime(args.build_dir)
     sys.stdout.write(f"model runtime: {runtime} (from the built layer's model/model.json)\n{text}\n")
-    if args.compare is not None and args.compare.is_dir():
-        sys.stdout.write(comparison(artifacts, args.compare, runtime) + "\n")
+    for other, stack_dir in args.compare:
+        if stack_dir.is_dir():
+            sys.stdout.write(comparison(artifacts, stack_dir, other) + "\n")
     return 0 if fits else 1
 
 

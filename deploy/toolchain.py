@@ -1,6 +1,6 @@
 """Find the interpreter matching the Lambda runtime, for byte-compiling the build and running the built artifacts.
 
-Usage: python deploy/toolchain.py 3.13   -> prints its path, or nothing (exit 1) when there is none.
+Usage: python -m deploy.toolchain 3.13   -> prints its path, or nothing (exit 1) when there is none.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Needs no AWS account or network: aws-sam-translator runs locally with a region-only boto3 session, and local
 CodeUri/ContentUri paths are rewritten to s3:// URIs the way `sam package` rewrites them after uploading.
 
-Usage: python deploy/translate.py [template.yaml] [--bucket B] [--param Key=Value ...] [--out translated.json]
+Usage: python -m deploy.translate [template.yaml] [--bucket B] [--param Key=Value ...] [--out translated.json]
 """
 
 from __future__ import annotations

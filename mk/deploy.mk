@@ -17,7 +17,7 @@ SAM_BUILD_DIR ?= .aws-sam/build
 SAM_CACHE_DIR ?= .aws-sam/cache-$(ARCH)
 # The Python that byte-compiles the build (and that the deploy tests run the artifacts with); empty when absent.
 ifeq ($(origin TARGET_PYTHON),undefined)
-TARGET_PYTHON := $(shell $(PYTHON) deploy/toolchain.py $(LAMBDA_PYTHON))
+TARGET_PYTHON := $(shell $(PYTHON) -m deploy.toolchain $(LAMBDA_PYTHON))
 endif
 # The model directory the layer is built from (layers/model/Makefile's default: layers/model/model).
 LAYER_MODEL_DIR ?=
@@ -52,20 +52,19 @@ sam-build: $(SAM_VENV)/.installed model
 	$(SAM_ENV) $(SAM) build $(SAM_BUILD_RESOURCE) --parameter-overrides Architecture=$(ARCH) \
 	  --build-dir $(SAM_BUILD_DIR) --cache-dir $(SAM_CACHE_DIR) $(SAM_CACHE) --parallel
 
-# The runtime the model was packaged for decides the layer; the other runtime's libraries are built too (no model,
-# not deployed) so the report shows both sizes.
-BUILT_RUNTIME = $(shell $(PYTHON) -c 'import json, sys; print(json.load(open(sys.argv[1])).get("runtime", "sklearn"))' \
-                  "$(SAM_BUILD_DIR)/ModelLayer/model/model.json" 2>/dev/null)
-OTHER_RUNTIME = $(if $(filter onnx,$(BUILT_RUNTIME)),sklearn,onnx)
-COMPARE_DIR = $(dir $(abspath $(SAM_BUILD_DIR)))compare-$(OTHER_RUNTIME)-$(ARCH)
+# The runtime the model was packaged for decides the layer; every other runtime of the registry
+# (predict_service.runtimes) has its libraries built too (no model, not deployed) so the report shows each size.
+OTHER_RUNTIMES = $(shell $(PY) -m deploy.sizes $(SAM_BUILD_DIR) --other-runtimes)
+compare_dir = $(dir $(abspath $(SAM_BUILD_DIR)))compare-$(1)-$(ARCH)
 
 build: validate sam-build install
-	@$(MAKE) --no-print-directory -s -C layers/model build-stack STACK_ONLY=1 MODEL_RUNTIME=$(OTHER_RUNTIME) \
-	  ARTIFACTS_DIR="$(COMPARE_DIR)" $(LAYER_TOOLS) >/dev/null
-	$(PY) deploy/sizes.py $(SAM_BUILD_DIR) --budget-mb $(BUDGET_MB) --zip --compare "$(COMPARE_DIR)"
+	@$(foreach runtime,$(OTHER_RUNTIMES),$(MAKE) --no-print-directory -s -C layers/model build-stack STACK_ONLY=1 \
+	  MODEL_RUNTIME=$(runtime) ARTIFACTS_DIR="$(call compare_dir,$(runtime))" $(LAYER_TOOLS) >/dev/null && ) true
+	$(PY) -m deploy.sizes $(SAM_BUILD_DIR) --budget-mb $(BUDGET_MB) --zip \
+	  $(foreach runtime,$(OTHER_RUNTIMES),--compare $(runtime)="$(call compare_dir,$(runtime))")
 
 sizes: install
-	$(PY) deploy/sizes.py $(SAM_BUILD_DIR) --budget-mb $(BUDGET_MB) --zip
+	$(PY) -m deploy.sizes $(SAM_BUILD_DIR) --budget-mb $(BUDGET_MB) --zip
 
 # The deploy tests build for themselves (into test-artifacts/), translate offline and run moto; no AWS account.
 test-deploy: install model $(SAM_VENV)/.installed

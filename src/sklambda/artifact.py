@@ -7,9 +7,10 @@ import shutil
 import tempfile
 import warnings
 import zipfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import joblib
 import numpy as np
@@ -25,12 +26,37 @@ from predict_service.manifest import (
     SkopsArtifact,
     dangerous_types,
     file_sha256,
+    manifest_problems,
     write_manifest,
 )
-from predict_service.runtime import ModelRuntime
+from predict_service.runtimes import DEFAULT_RUNTIME, RUNTIMES, runtime_class
+from predict_service.runtimes.sklearn import SklearnRuntime
 
-Runtime = Literal["sklearn", "onnx"]
+# A name in predict_service.runtimes.RUNTIMES.
+Runtime = str
 ModelFormat = Literal["joblib", "skops"]
+FORMATS: list[ModelFormat] = ["joblib", "skops"]
+
+
+class Export(NamedTuple):
+    """What a runtime that serves a converted model adds to the directory: its file and its manifest fields."""
+
+    filename: str
+    model_bytes: bytes
+    manifest_fields: dict[str, Any]
+
+
+def export_onnx_file(model: Any, manifest: ModelManifest) -> Export:
+    # skl2onnx and onnx are packaging-time tools: imported only for --runtime onnx.
+    from .onnx_export import export_onnx
+
+    exported = export_onnx(model, manifest)
+    return Export(ONNX_FILENAME, exported.model_bytes, {"onnx": exported.artifact.model_dump()})
+
+
+# The runtimes that serve a conversion of the scikit-learn model, and how to make it. The others serve the
+# scikit-learn model's own file.
+EXPORTERS: dict[Runtime, Callable[[Any, ModelManifest], Export]] = {"onnx": export_onnx_file}
 
 
 class PackagingError(Exception):
@@ -71,10 +97,15 @@ def library_versions() -> LibraryVersions:
 
 def check_format_and_runtime(model_format: ModelFormat, runtime: Runtime) -> None:
     """Refuse combinations that mean nothing, before any training or conversion work."""
-    if model_format == "skops" and runtime == "onnx":
+    if runtime not in RUNTIMES:
+        raise PackagingError(f"--runtime {runtime!r} is not one of {', '.join(RUNTIMES)}")
+    spec = RUNTIMES[runtime]
+    if model_format not in spec.formats:
+        serving = [other.title for other in RUNTIMES.values() if model_format in other.formats]
         raise PackagingError(
-            "--format skops is for the scikit-learn runtime: with --runtime onnx the layer ships model.onnx, which "
-            "is not a pickle, so there is nothing for skops to replace; drop one of the two options"
+            f"--format {model_format} is for the {' or '.join(serving)} runtime: with --runtime {runtime} the layer "
+            f"ships {' or '.join(spec.model_files)}, not the scikit-learn model's file, so there is nothing for "
+            f"{model_format} to replace; drop one of the two options"
         )
 
 
@@ -130,7 +161,7 @@ def write_model_dir(
     class_names: list[str] | None = None,
     metrics: dict[str, float] | None = None,
     source_file: Path | None = None,
-    runtime: Runtime = "sklearn",
+    runtime: Runtime = DEFAULT_RUNTIME,
     model_format: ModelFormat = "joblib",
 ) -> ModelManifest:
     """Stage the directory next to its destination, verify it with the real runtime, then swap it in, so a
@@ -181,27 +212,23 @@ def write_model_dir(
                 skops=skops_artifact,
             )
         except ValueError as error:
-            raise PackagingError(f"Cannot describe this model: {error}") from error
-        if runtime == "onnx":
-            # skl2onnx and onnx are packaging-time tools: imported only for --runtime onnx.
-            from .onnx_export import export_onnx
-
-            exported = export_onnx(model, manifest)
-            (staging / ONNX_FILENAME).write_bytes(exported.model_bytes)
-            # model.joblib stays in the directory: it is what the ONNX graph was verified against, and what
+            raise PackagingError(f"Cannot describe this model: {manifest_problems(error)}") from error
+        exporter = EXPORTERS.get(runtime)
+        if exporter is not None:
+            exported = exporter(model, manifest)
+            (staging / exported.filename).write_bytes(exported.model_bytes)
+            # model.joblib stays in the directory: it is what the converted model was verified against, and what
             # serves the model if it is ever packaged for the scikit-learn runtime again.
             manifest = ModelManifest.model_validate(
-                {**manifest.model_dump(), "runtime": "onnx", "onnx": exported.artifact.model_dump()}
+                {**manifest.model_dump(), "runtime": runtime, **exported.manifest_fields}
             )
         write_manifest(staging, manifest)
         try:
-            served = ModelRuntime.load(staging)
+            served = SklearnRuntime.load(staging)
             if skops_artifact is not None:
                 check_same_predictions(model, served.model, example)
-            if runtime == "onnx":
-                from predict_service.onnx_runtime import OnnxRuntime
-
-                OnnxRuntime.load(staging)
+            if runtime != SklearnRuntime.name:
+                runtime_class(runtime, staging).load(staging)
         except ModelLoadError as error:
             raise PackagingError(f"The packaged model does not serve: {error.message}") from error
         if model_dir.exists():

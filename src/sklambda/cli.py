@@ -4,23 +4,44 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
-from predict_service.config import REPO_MODEL_DIR
-from predict_service.errors import ServiceError
+from predict_service.errors import ServiceError, describe_validation_error
 from predict_service.manifest import ModelManifest
+from predict_service.runtimes import DEFAULT_RUNTIME, RUNTIMES
 from pydantic import ValidationError
 
-from .artifact import PackagingError, check_format_and_runtime
+from .artifact import FORMATS, PackagingError, check_format_and_runtime
+
+# The model directory of this checkout, the one layers/model/Makefile builds the layer from (its MODEL_SRC). The
+# service itself defaults to the layer's /opt/model; run from here, `serve` and `invoke` use this one instead.
+LOCAL_MODEL_DIR = Path(__file__).resolve().parents[2] / "layers" / "model" / "model"
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors on one line saying what is wrong and where to look, instead of the usage block then the error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def comma_list(text: str) -> list[str]:
     items = [item.strip() for item in text.split(",")]
     if not all(items):
         raise argparse.ArgumentTypeError(f"{text!r} has an empty item")
+    return items
+
+
+def unique_comma_list(text: str) -> list[str]:
+    items = comma_list(text)
+    repeated = sorted({item for item in items if items.count(item) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(f"{text!r} repeats {', '.join(map(repr, repeated))}: each name must be unique")
     return items
 
 
@@ -31,14 +52,9 @@ def float_list(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
 
 
-RUNTIMES = ["sklearn", "onnx"]
-RUNTIME_HELP = (
-    "sklearn (default): serve model.joblib with scikit-learn; onnx: also export model.onnx, verified against the "
-    "model, and serve it with onnxruntime (a smaller layer and a faster cold start)"
+RUNTIME_HELP = "; ".join(
+    f"{spec.name}{' (default)' if spec.name == DEFAULT_RUNTIME else ''}: {spec.summary}" for spec in RUNTIMES.values()
 )
-
-
-FORMATS = ["joblib", "skops"]
 FORMAT_HELP = (
     "joblib (default): ship the model as a pickle; skops: convert it to model.skops, loaded with skops.io trusting "
     "only the types listed at packaging (no pickle is shipped; scikit-learn runtime only)"
@@ -47,7 +63,7 @@ FORMAT_HELP = (
 
 def describe_runtime(manifest: ModelManifest) -> str:
     if manifest.onnx is None:
-        return f"runtime sklearn, {manifest.model_filename}"
+        return f"runtime {manifest.runtime}, {manifest.shipped_file().name}"
     checked = manifest.onnx.verification
     largest = checked.max_probability_difference
     if largest is None:
@@ -59,42 +75,51 @@ def describe_runtime(manifest: ModelManifest) -> str:
     )
 
 
+def model_dir_to_serve(given: Path | None) -> Path | None:
+    """--model-dir, else None when MODEL_DIR is set (the settings read it), else this checkout's model."""
+    if given is not None:
+        return given
+    return None if os.environ.get("MODEL_DIR") else LOCAL_MODEL_DIR
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sklambda", description="Serve a scikit-learn model as an HTTPS API.")
+    parser = OneLineParser(prog="sklambda", description="Serve a scikit-learn model as an HTTPS API.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train the iris demo model, or a pipeline from your CSV")
-    train.add_argument("--model-dir", type=Path, default=REPO_MODEL_DIR, help="where to write model.joblib/model.json")
+    train.add_argument("--model-dir", type=Path, default=LOCAL_MODEL_DIR, help="where to write model.joblib/model.json")
     train.add_argument("--csv", type=Path, help="train from this CSV (header row required)")
     train.add_argument("--target", help="the CSV column to predict (with --csv)")
     train.add_argument("--task", choices=["auto", "classification", "regression"], default="auto")
     train.add_argument("--name", help="model name (default: the CSV's file name)")
     train.add_argument("--version", help="model version (default: the first 12 hex digits of its sha256)")
-    train.add_argument("--runtime", choices=RUNTIMES, default="sklearn", help=RUNTIME_HELP)
+    train.add_argument("--runtime", choices=list(RUNTIMES), default=DEFAULT_RUNTIME, help=RUNTIME_HELP)
     train.add_argument("--format", choices=FORMATS, default="joblib", help=FORMAT_HELP)
 
     package = commands.add_parser("package", help="package your own fitted model.joblib")
     package.add_argument("model_file", type=Path, metavar="MODEL.joblib")
-    package.add_argument("--model-dir", type=Path, default=REPO_MODEL_DIR)
-    package.add_argument("--features", type=comma_list, help="feature names in column order (a,b,c)")
+    package.add_argument("--model-dir", type=Path, default=LOCAL_MODEL_DIR)
+    package.add_argument("--features", type=unique_comma_list, help="feature names in column order (a,b,c)")
     package.add_argument("--name", help="model name (default: the file name)")
     package.add_argument("--version", help="model version (default: the first 12 hex digits of its sha256)")
     package.add_argument("--example", type=float_list, help="an example row (default: all zeros)")
-    package.add_argument("--class-names", type=comma_list, help="display names of the classes, in classes_ order")
-    package.add_argument("--runtime", choices=RUNTIMES, default="sklearn", help=RUNTIME_HELP)
+    package.add_argument(
+        "--class-names", type=unique_comma_list, help="display names of the classes, in classes_ order"
+    )
+    package.add_argument("--runtime", choices=list(RUNTIMES), default=DEFAULT_RUNTIME, help=RUNTIME_HELP)
     package.add_argument("--format", choices=FORMATS, default="joblib", help=FORMAT_HELP)
 
     serve = commands.add_parser("serve", help="serve the API locally with uvicorn")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=3000, help="default 3000, like `sam local start-api`")
-    serve.add_argument("--model-dir", type=Path, help="default: MODEL_DIR or the repository's built model")
+    serve.add_argument("--model-dir", type=Path, help="default: MODEL_DIR, else this checkout's layers/model/model")
 
     invoke = commands.add_parser("invoke", help="run the Lambda handler in-process on an API Gateway event")
     invoke.add_argument("event_file", type=Path, nargs="?", help="an event JSON (e.g. from events/)")
     invoke.add_argument("--method", default="POST")
     invoke.add_argument("--path", default="/predict")
     invoke.add_argument("--body", help="request body (JSON text)")
-    invoke.add_argument("--model-dir", type=Path, help="default: MODEL_DIR or the repository's built model")
+    invoke.add_argument("--model-dir", type=Path, help="default: MODEL_DIR, else this checkout's layers/model/model")
     return parser
 
 
@@ -169,11 +194,12 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     if args.command == "serve":
-        from predict_service.config import Settings
+        from predict_service.config import load_settings
 
         from .serving import serve
 
-        settings = Settings() if args.model_dir is None else Settings(model_dir=args.model_dir)
+        model_dir = model_dir_to_serve(args.model_dir)
+        settings = load_settings() if model_dir is None else load_settings(model_dir=model_dir)
         print(f"Serving {settings.model_dir} on http://{args.host}:{args.port} (docs at /docs)", file=sys.stderr)
         serve(settings, args.host, args.port)
         return 0
@@ -184,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
             event = load_event_file(args.event_file)
         else:
             event = http_api_event(args.method, args.path, args.body, {})
-        print(json.dumps(readable(invoke(event, args.model_dir)), indent=2))
+        print(json.dumps(readable(invoke(event, model_dir_to_serve(args.model_dir))), indent=2))
         return 0
     raise AssertionError(f"unhandled command {args.command}")
 
@@ -197,8 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sklambda {args.command}: error: {error}", file=sys.stderr)
         return 1
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in error.errors())
-        print(f"sklambda {args.command}: error: invalid settings: {problems}", file=sys.stderr)
+        print(f"sklambda {args.command}: error: {describe_validation_error(error)}", file=sys.stderr)
         return 1
     except (OSError, ValueError) as error:
         print(f"sklambda {args.command}: error: {error}", file=sys.stderr)

@@ -42,7 +42,7 @@ from typing import Any, Literal
 import numpy as np
 import onnxruntime  # type: ignore[import-untyped]  # onnxruntime ships no type information
 from predict_service.manifest import ModelManifest, OnnxArtifact, OnnxVerification
-from predict_service.onnx_runtime import OnnxRuntime, session_from_bytes
+from predict_service.runtimes.onnx import OnnxRuntime, session_from_bytes
 from skl2onnx import convert_sklearn  # type: ignore[import-untyped]
 from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType  # type: ignore[import-untyped]
 from skl2onnx.common.exceptions import MissingConverter, MissingShapeCalculator  # type: ignore[import-untyped]

@@ -7,6 +7,7 @@ from typing import Any
 
 import joblib
 from predict_service.manifest import FeatureSpec, ModelManifest
+from predict_service.runtimes import DEFAULT_RUNTIME
 
 from .artifact import (
     ModelFormat,
@@ -40,6 +41,21 @@ def resolve_feature_names(model: Any, given: list[str] | None) -> list[str]:
     return [f"f{index}" for index in range(int(n_features))]
 
 
+def check_class_names(model: Any, given: list[str] | None) -> None:
+    """One display name per class, in classes_ order."""
+    if given is None:
+        return
+    classes = getattr(model, "classes_", None)
+    if classes is None:
+        raise PackagingError(f"{describe_estimator(model)} is a regressor, which has no classes: drop --class-names")
+    labels = [label.item() if hasattr(label, "item") else label for label in classes]
+    if len(given) != len(labels):
+        raise PackagingError(
+            f"--class-names names {len(given)} classes but the model has {len(labels)} ({labels}): give one name "
+            f"per class, in that order"
+        )
+
+
 def package_model(
     model_file: Path,
     model_dir: Path,
@@ -49,7 +65,7 @@ def package_model(
     version: str | None,
     example: list[float] | None,
     class_names: list[str] | None,
-    runtime: Runtime = "sklearn",
+    runtime: Runtime = DEFAULT_RUNTIME,
     model_format: ModelFormat = "joblib",
 ) -> ModelManifest:
     check_format_and_runtime(model_format, runtime)
@@ -62,6 +78,7 @@ def package_model(
     if not callable(getattr(model, "predict", None)):
         raise PackagingError(f"{model_file} holds a {type(model).__name__}, which has no predict method")
     names = resolve_feature_names(model, feature_names)
+    check_class_names(model, class_names)
     if example is None:
         example = [0.0] * len(names)
     elif len(example) != len(names):

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 from predict_service.manifest import FeatureSpec, ModelManifest
+from predict_service.runtimes import DEFAULT_RUNTIME
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_iris
@@ -44,7 +45,9 @@ def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
     }
 
 
-def train_demo(model_dir: Path, runtime: Runtime = "sklearn", model_format: ModelFormat = "joblib") -> ModelManifest:
+def train_demo(
+    model_dir: Path, runtime: Runtime = DEFAULT_RUNTIME, model_format: ModelFormat = "joblib"
+) -> ModelManifest:
     iris = load_iris()
     x_train, x_test, y_train, y_test = train_test_split(
         iris.data, iris.target, test_size=0.2, random_state=SEED, stratify=iris.target
@@ -132,7 +135,7 @@ def train_csv(
     task: str,
     name: str | None,
     version: str | None,
-    runtime: Runtime = "sklearn",
+    runtime: Runtime = DEFAULT_RUNTIME,
     model_format: ModelFormat = "joblib",
 ) -> ModelManifest:
     table = read_csv_table(csv_path, target)

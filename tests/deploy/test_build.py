@@ -209,7 +209,7 @@ def test_build_fits_the_size_budget(x86_build: SamBuild) -> None:
 
 def test_sizes_cli_fails_the_build_over_budget(x86_build: SamBuild) -> None:
     over = subprocess.run(
-        [sys.executable, "deploy/sizes.py", str(x86_build.build_dir), "--budget-mb", "50"],
+        [sys.executable, "-m", "deploy.sizes", str(x86_build.build_dir), "--budget-mb", "50"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -354,7 +354,7 @@ def test_sizes_report_names_the_runtime_and_compares_the_other(x86_build: SamBui
     """What `make build` prints: the built runtime, and function + the other runtime's layer libraries."""
     compare = onnx_layer_build.layer_dir / "python"
     result = subprocess.run(
-        [sys.executable, "deploy/sizes.py", str(x86_build.build_dir), "--compare", str(compare)],
+        [sys.executable, "-m", "deploy.sizes", str(x86_build.build_dir), "--compare", f"onnx={compare}"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from predict_service.manifest import MANIFEST_FILENAME
-from predict_service.model_source import MODEL_FILES
+from predict_service.runtimes import MODEL_FILES
 
 from deploy.translate import IntrinsicResolver, load_template, sam_to_cfn, translate, with_s3_code_uris
 

@@ -5,25 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from predict_service.config import LAMBDA_MODEL_DIR, REPO_MODEL_DIR, Settings, load_settings
+from predict_service.config import LAMBDA_MODEL_DIR, Settings, load_settings
 from predict_service.errors import InvalidSettingsError
 from pydantic import ValidationError
 
 
-def test_defaults_outside_lambda(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("AWS_LAMBDA_FUNCTION_NAME", "MODEL_DIR", "CORS_ALLOW_ORIGINS", "MAX_BATCH_ROWS", "LOG_LEVEL"):
         monkeypatch.delenv(name, raising=False)
     settings = Settings()
-    assert settings.model_dir == REPO_MODEL_DIR
+    # The service knows no checkout: its model directory is the layer's unless MODEL_DIR (or the CLI) says otherwise.
+    assert settings.model_dir == LAMBDA_MODEL_DIR == Path("/opt/model")
     assert settings.cors_allow_origins == ("http://localhost:5173", "http://127.0.0.1:5173")
     assert settings.max_batch_rows == 1000
     assert settings.log_level == "INFO"
-
-
-def test_lambda_default_model_dir_is_the_layer(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("MODEL_DIR", raising=False)
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "predict")
-    assert Settings().model_dir == LAMBDA_MODEL_DIR == Path("/opt/model")
 
 
 def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,6 +52,19 @@ def test_bad_values_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: s
 def test_load_settings_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAX_BATCH_ROWS", "7")
     assert load_settings().max_batch_rows == 7
+
+
+def test_load_settings_overrides_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODEL_DIR", "/srv/model")
+    monkeypatch.setenv("MAX_BATCH_ROWS", "7")
+    settings = load_settings(model_dir=Path("/elsewhere"))
+    assert (settings.model_dir, settings.max_batch_rows) == (Path("/elsewhere"), 7)
+
+
+def test_load_settings_words_a_bad_override_like_a_bad_variable() -> None:
+    with pytest.raises(InvalidSettingsError) as raised:
+        load_settings(max_batch_rows=0)
+    assert raised.value.message == "MAX_BATCH_ROWS='0' is not valid: Input should be greater than or equal to 1"
 
 
 def test_load_settings_names_each_bad_variable_on_one_line(monkeypatch: pytest.MonkeyPatch) -> None:

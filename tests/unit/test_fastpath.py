@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from predict_service.fastpath import build_fast_predictor, build_verified_fast_predictor
 from predict_service.manifest import FeatureSpec
-from predict_service.runtime import ModelRuntime
+from predict_service.runtimes.sklearn import SklearnRuntime
 from sklearn.datasets import load_diabetes, load_iris, make_classification
 from sklearn.ensemble import ExtraTreesClassifier, GradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge, RidgeClassifier, SGDClassifier
@@ -98,7 +98,7 @@ def test_runtime_answers_equal_model_predict_either_way(
     model.fit(x, y)
     features = [FeatureSpec(name=f"x{i}") for i in range(x.shape[1])]
     write_model_dir(model, tmp_path / "m", name=name, version="1", features=features, example=x[0].tolist())
-    runtime = ModelRuntime.load(tmp_path / "m")
+    runtime = SklearnRuntime.load(tmp_path / "m")
     assert (runtime.fast is not None) == expect_fast
     rows = random_rows(x, 2000, seed=5)
     answer = runtime.predict(runtime.rows.to_array(rows.tolist(), "instances"), with_probabilities=False)

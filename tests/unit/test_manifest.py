@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from predict_service.errors import ModelLoadError
 from predict_service.manifest import MANIFEST_FILENAME, MANIFEST_SCHEMA_VERSION, MODEL_FILENAME, read_manifest
-from predict_service.runtime import ModelRuntime
+from predict_service.runtimes.sklearn import SklearnRuntime
 
 from tests.support.data import IRIS_FEATURES, iris_rows
 
@@ -93,7 +93,7 @@ def test_manifest_from_before_the_explicit_fields_still_loads_and_serves(model_c
     assert manifest.feature_names == IRIS_FEATURES
     assert manifest.n_features == 4
     assert manifest.format == "joblib"
-    runtime = ModelRuntime.load(model_copy)
+    runtime = SklearnRuntime.load(model_copy)
     rows = iris_rows(100, seed=2)
     expected = joblib.load(model_copy / MODEL_FILENAME).predict(rows).tolist()
     assert runtime.predict(runtime.rows.to_array(rows.tolist(), "instances"), False).labels == expected
@@ -107,7 +107,7 @@ def test_schema_1_manifest_with_the_fields_is_still_checked(model_copy: Path) ->
 def test_get_model_serves_names_and_count_once_each(
     make_client: Callable[..., TestClient], demo_model_dir: Path
 ) -> None:
-    body = make_client(ModelRuntime.load(demo_model_dir)).get("/model").json()
+    body = make_client(SklearnRuntime.load(demo_model_dir)).get("/model").json()
     assert body["feature_names"] == IRIS_FEATURES
     assert body["n_features"] == 4
     assert [feature["name"] for feature in body["features"]] == IRIS_FEATURES

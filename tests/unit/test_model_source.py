@@ -65,8 +65,8 @@ def make_kind(request: pytest.FixtureRequest, name: str) -> ModelKind:
     if name == "onnx":
         return ModelKind(name, request.getfixturevalue("demo_onnx_model_dir"), "model.onnx", "OnnxRuntime")
     if name == "skops":
-        return ModelKind(name, request.getfixturevalue("demo_skops_model_dir"), "model.skops", "ModelRuntime")
-    return ModelKind(name, request.getfixturevalue("demo_model_dir"), "model.joblib", "ModelRuntime")
+        return ModelKind(name, request.getfixturevalue("demo_skops_model_dir"), "model.skops", "SklearnRuntime")
+    return ModelKind(name, request.getfixturevalue("demo_model_dir"), "model.joblib", "SklearnRuntime")
 
 
 @pytest.fixture(params=KINDS)

@@ -21,8 +21,8 @@ from fastapi.testclient import TestClient
 from predict_service.errors import ModelLoadError
 from predict_service.loading import load_model_dir
 from predict_service.manifest import MANIFEST_FILENAME, MODEL_FILENAME, ONNX_FILENAME, OnnxVerification
-from predict_service.onnx_runtime import OnnxRuntime
-from predict_service.runtime import ModelRuntime
+from predict_service.runtimes.onnx import OnnxRuntime
+from predict_service.runtimes.sklearn import SklearnRuntime
 from sklearn.datasets import load_diabetes, load_iris
 from sklearn.ensemble import (
     GradientBoostingClassifier,
@@ -153,7 +153,7 @@ def test_csv_pipeline_with_categories_converts_and_predicts_like_scikit_learn(tm
     ]
     features = onnx_runtime.rows.to_array(requests, "instances")
     answer = onnx_runtime.predict(features, with_probabilities=True)
-    assert answer.labels == ModelRuntime.load(model_dir).predict(features, with_probabilities=False).labels
+    assert answer.labels == SklearnRuntime.load(model_dir).predict(features, with_probabilities=False).labels
     assert answer.labels == pipeline.predict(features).tolist()
 
 
@@ -243,7 +243,7 @@ def test_onnx_runtime_refuses_a_scikit_learn_model_dir(demo_model_dir: Path) -> 
 
 
 def test_the_manifest_picks_the_runtime(demo_model_dir: Path, demo_onnx_model_dir: Path) -> None:
-    assert isinstance(load_model_dir(demo_model_dir), ModelRuntime)
+    assert isinstance(load_model_dir(demo_model_dir), SklearnRuntime)
     assert isinstance(load_model_dir(demo_onnx_model_dir), OnnxRuntime)
 
 
@@ -286,7 +286,7 @@ def test_both_runtimes_answer_the_same(
 ) -> None:
     """Same bodies, same answers: labels, probability keys (to within the verified tolerance), model version, and
     the same errors for bad input."""
-    scikit = make_client(ModelRuntime.load(demo_model_dir))
+    scikit = make_client(SklearnRuntime.load(demo_model_dir))
     onnx = make_client(OnnxRuntime.load(demo_onnx_model_dir))
     rows = iris_rows(200, seed=11).tolist()
     bodies: list[dict[str, Any]] = [

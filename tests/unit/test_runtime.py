@@ -13,7 +13,7 @@ import sklearn
 from predict_service.errors import InvalidInputError, ModelLoadError
 from predict_service.manifest import MANIFEST_FILENAME, MODEL_FILENAME
 from predict_service.predictions import PredictionRuntime
-from predict_service.runtime import ModelRuntime
+from predict_service.runtimes.sklearn import SklearnRuntime
 
 from tests.support.data import IRIS_FEATURES, iris_rows
 
@@ -49,7 +49,7 @@ def test_load_refuses_tampered_model_before_unpickling(model_copy: Path) -> None
     payload = f"cos\nsystem\n(S'touch {marker}'\ntR.".encode()
     (model_copy / MODEL_FILENAME).write_bytes(payload)
     with pytest.raises(ModelLoadError, match="sha256 .* does not match the manifest"):
-        ModelRuntime.load(model_copy)
+        SklearnRuntime.load(model_copy)
     assert not marker.exists()
 
 
@@ -58,7 +58,7 @@ def test_load_refuses_other_scikit_learn_version_naming_both(model_copy: Path) -
         model_copy, versions={"python": "3.11.7", "scikit-learn": "1.5.2", "numpy": "2.0.0", "joblib": "1.4.2"}
     )
     with pytest.raises(ModelLoadError) as raised:
-        ModelRuntime.load(model_copy)
+        SklearnRuntime.load(model_copy)
     assert "1.5.2" in raised.value.message
     assert sklearn.__version__ in raised.value.message
 
@@ -76,7 +76,7 @@ def test_load_refuses_other_scikit_learn_version_naming_both(model_copy: Path) -
 def test_load_reports_broken_model_directory(model_copy: Path, damage: object, message: str) -> None:
     damage(model_copy)  # type: ignore[operator]
     with pytest.raises(ModelLoadError, match=message):
-        ModelRuntime.load(model_copy)
+        SklearnRuntime.load(model_copy)
 
 
 def test_predictions_equal_model_predict_on_many_rows(demo_runtime: PredictionRuntime, demo_model_dir: Path) -> None:

@@ -27,7 +27,7 @@ from predict_service.manifest import (
     file_sha256,
     read_manifest,
 )
-from predict_service.runtime import ModelRuntime
+from predict_service.runtimes.sklearn import SklearnRuntime
 from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -109,7 +109,7 @@ def test_round_trip_serves_the_same_predictions_as_the_users_model(
     assert manifest.sha256 == file_sha256(model_dir / SKOPS_FILENAME)
     assert sorted(path.name for path in model_dir.iterdir()) == [MANIFEST_FILENAME, SKOPS_FILENAME]
 
-    runtime = ModelRuntime.load(model_dir)
+    runtime = SklearnRuntime.load(model_dir)
     reference = joblib.load(user_models[kind])
     rows = iris_rows(2000, seed=3)
     result = runtime.predict(runtime.rows.to_array(rows.tolist(), "instances"), True)
@@ -122,13 +122,13 @@ def test_tampered_file_is_refused_by_sha256_before_skops_reads_it(forest_copy: P
     # A valid skops file, just not the packaged one.
     shutil.copyfile(packaged["pipeline"] / SKOPS_FILENAME, forest_copy / SKOPS_FILENAME)
     with pytest.raises(ModelLoadError, match=r"Refusing to load .*model\.skops: its sha256 .* does not match"):
-        ModelRuntime.load(forest_copy)
+        SklearnRuntime.load(forest_copy)
 
 
 def test_type_the_manifest_does_not_trust_is_refused_by_name(forest_copy: Path) -> None:
     edit_manifest(forest_copy, lambda manifest: manifest["skops"].update(trusted_types=[]))
     with pytest.raises(ModelLoadError) as raised:
-        ModelRuntime.load(forest_copy)
+        SklearnRuntime.load(forest_copy)
     assert f"needs types that model.json does not trust: ['{TREE}']" in raised.value.message
     assert raised.value.detail["untrusted_types"] == [TREE]
 
@@ -139,13 +139,13 @@ def test_swapped_file_with_rehashed_manifest_still_cannot_bring_a_new_type(fores
     sha256 = file_sha256(forest_copy / SKOPS_FILENAME)
     edit_manifest(forest_copy, lambda manifest: manifest.update(sha256=sha256))
     with pytest.raises(ModelLoadError, match=r"does not trust: \['posix\.system'\]"):
-        ModelRuntime.load(forest_copy)
+        SklearnRuntime.load(forest_copy)
 
 
 def test_hand_edited_dangerous_trust_is_refused_on_read(forest_copy: Path) -> None:
     edit_manifest(forest_copy, lambda manifest: manifest["skops"].update(trusted_types=[TREE, "builtins.eval"]))
     with pytest.raises(ModelLoadError) as raised:
-        ModelRuntime.load(forest_copy)
+        SklearnRuntime.load(forest_copy)
     assert "not a valid sklambda manifest (skops: trusted_types lists ['builtins.eval']" in raised.value.message
 
 
@@ -190,7 +190,7 @@ def test_harmless_functions_are_packaged(tmp_path: Path) -> None:
     )
     assert manifest.skops is not None and manifest.skops.trusted_types == []  # numpy ufuncs are skops defaults
     rows = iris_rows(200, seed=4)
-    runtime = ModelRuntime.load(model_dir)
+    runtime = SklearnRuntime.load(model_dir)
     assert (
         runtime.predict(runtime.rows.to_array(rows.tolist(), "instances"), False).labels == model.predict(rows).tolist()
     )
@@ -239,7 +239,7 @@ def test_manifest_naming_skops_and_onnx_is_refused(forest_copy: Path) -> None:
 def test_other_scikit_learn_version_is_refused_naming_both(forest_copy: Path) -> None:
     edit_manifest(forest_copy, lambda manifest: manifest["versions"].update({"scikit-learn": "1.5.2"}))
     with pytest.raises(ModelLoadError, match=r"saved with skops by scikit-learn 1\.5\.2 but scikit-learn 1\."):
-        ModelRuntime.load(forest_copy)
+        SklearnRuntime.load(forest_copy)
 
 
 def test_missing_skops_says_which_layer_to_deploy(forest_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -247,20 +247,20 @@ def test_missing_skops_says_which_layer_to_deploy(forest_copy: Path, monkeypatch
     monkeypatch.setitem(sys.modules, "skops", None)
     monkeypatch.setitem(sys.modules, "skops.io", None)
     with pytest.raises(ModelLoadError, match="is a skops model but skops cannot be imported .*requirements-skops.txt"):
-        ModelRuntime.load(forest_copy)
+        SklearnRuntime.load(forest_copy)
 
 
 def test_missing_model_file_names_model_skops(forest_copy: Path) -> None:
     (forest_copy / SKOPS_FILENAME).unlink()
     with pytest.raises(ModelLoadError, match="No model.skops in .* names format 'skops'"):
-        ModelRuntime.load(forest_copy)
+        SklearnRuntime.load(forest_copy)
 
 
 def test_train_demo_as_skops_predicts_like_the_joblib_demo(demo_model_dir: Path, tmp_path: Path) -> None:
     manifest = train_demo(tmp_path / "model", model_format="skops")
     assert manifest.skops is not None and manifest.skops.trusted_types == []
     rows = iris_rows(500, seed=5)
-    runtime = ModelRuntime.load(tmp_path / "model")
+    runtime = SklearnRuntime.load(tmp_path / "model")
     result = runtime.predict(runtime.rows.to_array(rows.tolist(), "instances"), True)
     reference = joblib.load(demo_model_dir / MODEL_FILENAME)
     assert result.labels == reference.predict(rows).tolist()

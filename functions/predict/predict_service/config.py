@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -11,18 +10,12 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .errors import InvalidSettingsError
 
+# Where the model layer puts the model directory on Lambda. Run elsewhere, MODEL_DIR says where it is (the CLI
+# passes its own default).
 LAMBDA_MODEL_DIR = Path("/opt/model")
-# functions/predict/predict_service/config.py -> repository root
-REPO_MODEL_DIR = Path(__file__).resolve().parents[3] / "layers" / "model" / "model"
 DEFAULT_CORS_ORIGINS = ("http://localhost:5173", "http://127.0.0.1:5173")
 # Lambda's synchronous invocation payload limit is 6 MB; anything bigger could never reach the function there.
 DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024
-MAX_SHOWN_VALUE_CHARS = 100
-
-
-def default_model_dir() -> Path:
-    """`/opt/model` (the model layer) on Lambda, the repository's built model everywhere else."""
-    return LAMBDA_MODEL_DIR if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") else REPO_MODEL_DIR
 
 
 class Settings(BaseSettings):
@@ -30,7 +23,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
-    model_dir: Path = Field(default_factory=default_model_dir)
+    model_dir: Path = LAMBDA_MODEL_DIR
     """Directory holding model.json and the model file it names (model.joblib, model.skops or model.onnx)."""
 
     model_s3_uri: str | None = None
@@ -85,20 +78,11 @@ class Settings(BaseSettings):
         return level
 
 
-def load_settings() -> Settings:
-    """Settings from the environment, or InvalidSettingsError with one line naming each bad variable, its value and
-    what it accepts (pydantic's own report spans several lines per problem and names fields, not variables)."""
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment (`overrides` win over it), or InvalidSettingsError with one line naming each
+    bad variable, its value and what it accepts (pydantic's own report spans several lines per problem and names
+    fields, not variables)."""
     try:
-        return Settings()
+        return Settings(**overrides)  # type: ignore[arg-type]  # checked by the model itself
     except ValidationError as error:
-        problems = []
-        for item in error.errors():
-            name = str(item["loc"][0]).upper() if item["loc"] else "settings"
-            value = item.get("input")
-            text = value if isinstance(value, str) else str(value)
-            if len(text) > MAX_SHOWN_VALUE_CHARS:
-                text = text[:MAX_SHOWN_VALUE_CHARS] + "..."
-            # Our validators' messages already say what is accepted; pydantic prefixes them with "Value error, ".
-            problems.append({"setting": name, "value": text, "problem": item["msg"].removeprefix("Value error, ")})
-        summary = "; ".join(f"{p['setting']}={p['value']!r} is not valid: {p['problem']}" for p in problems)
-        raise InvalidSettingsError(summary, problems) from None
+        raise InvalidSettingsError.from_validation(error) from None

@@ -10,6 +10,7 @@ from .config import Settings, load_settings
 from .errors import InvalidSettingsError, ModelLoadError
 from .logs import configure_logging
 from .predictions import PredictionRuntime, open_model_dir
+from .runtimes import runtime_class
 
 logger = logging.getLogger(__name__)
 
@@ -34,11 +35,7 @@ def resolve_model_dir(settings: Settings) -> Path:
     if not settings.model_s3_uri:
         return settings.model_dir
     if not settings.model_sha256:
-        raise ModelLoadError(
-            "MODEL_S3_URI is set but MODEL_SHA256 is not: give the expected sha256 of the model file (model.json's "
-            "sha256, or its onnx.sha256 for an ONNX model) so the download can be verified before it is loaded",
-            {"model_s3_uri": settings.model_s3_uri},
-        )
+        raise ModelLoadError.s3_sha256_not_set(settings.model_s3_uri)
     from .model_source import fetch_model_dir  # boto3 is only needed (and imported) on this path
 
     try:
@@ -46,37 +43,13 @@ def resolve_model_dir(settings: Settings) -> Path:
     except ModelLoadError:
         raise
     except Exception as error:
-        raise ModelLoadError(
-            f"Could not fetch the model from {settings.model_s3_uri}: {type(error).__name__}: {error}",
-            {"model_s3_uri": settings.model_s3_uri},
-        ) from error
+        raise ModelLoadError.s3_fetch_failed(settings.model_s3_uri, error) from error
 
 
 def load_model_dir(model_dir: Path) -> PredictionRuntime:
-    """The runtime model.json names. Each runtime module is imported only once chosen: the ONNX layer has no
-    scikit-learn, the scikit-learn layer no onnxruntime, and importing the unused stack would only cost cold start."""
+    """The runtime model.json names, its implementation imported only now (see `runtimes`)."""
     manifest = open_model_dir(model_dir)
-    if manifest.runtime == "onnx":
-        try:
-            from .onnx_runtime import OnnxRuntime
-        except ImportError as error:
-            raise ModelLoadError(
-                f"The model in {model_dir} is an ONNX model but onnxruntime cannot be imported ({error}): build the "
-                f"model layer from this model directory (`make build` installs onnxruntime for an ONNX model), or "
-                f"`pip install -r layers/model/requirements-onnx.txt` to serve it locally",
-                {"model_dir": str(model_dir), "runtime": "onnx"},
-            ) from error
-        return OnnxRuntime.load(model_dir, manifest)
-    try:
-        from .runtime import ModelRuntime
-    except ImportError as error:
-        raise ModelLoadError(
-            f"The model in {model_dir} is a scikit-learn model but scikit-learn cannot be imported ({error}): "
-            f"build the model layer from this model directory (`make build` installs scikit-learn for it), or "
-            f"re-package it with --runtime onnx",
-            {"model_dir": str(model_dir), "runtime": "sklearn"},
-        ) from error
-    return ModelRuntime.load(model_dir, manifest)
+    return runtime_class(manifest.runtime, model_dir).load(model_dir, manifest)
 
 
 def load_runtime(settings: Settings) -> PredictionRuntime:

@@ -6,13 +6,14 @@ import hashlib
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import ModelLoadError
+from .errors import ModelLoadError, describe_validation_error
+from .runtimes import DEFAULT_RUNTIME, RUNTIMES, runtime_spec
+from .runtimes import MODEL_FILENAME as MODEL_FILENAME
+from .runtimes import ONNX_FILENAME as ONNX_FILENAME
+from .runtimes import SKOPS_FILENAME as SKOPS_FILENAME
 
-MODEL_FILENAME = "model.joblib"
-SKOPS_FILENAME = "model.skops"
-ONNX_FILENAME = "model.onnx"
 MANIFEST_FILENAME = "model.json"
 # 2: feature_names and n_features are stored, not only derived from `features`. Version 1 manifests still load.
 MANIFEST_SCHEMA_VERSION = 2
@@ -171,8 +172,9 @@ class ModelManifest(BaseModel):
     example: list[FeatureValue]
     versions: LibraryVersions
     metrics: dict[str, float] = Field(default_factory=dict)
-    # Which runtime serves the model: scikit-learn (model.joblib) or onnxruntime (model.onnx, described by `onnx`).
-    runtime: Literal["sklearn", "onnx"] = "sklearn"
+    # Which runtime serves the model: a name in runtimes.RUNTIMES (sklearn: model.joblib; onnx: model.onnx,
+    # described by `onnx`).
+    runtime: str = DEFAULT_RUNTIME
     onnx: OnnxArtifact | None = None
     # The file the scikit-learn runtime loads (and `sha256` describes): model.joblib (a pickle), or model.skops
     # (skops.io, described by `skops`). The ONNX runtime ships model.onnx instead, so it takes no format.
@@ -194,17 +196,22 @@ class ModelManifest(BaseModel):
             return data  # field validation reports the broken feature
         return {"feature_names": names, "n_features": len(names), **data}
 
+    @field_validator("runtime")
+    @classmethod
+    def _known_runtime(cls, runtime: str) -> str:
+        runtime_spec(runtime)
+        return runtime
+
     @property
     def model_filename(self) -> str:
         """The file the scikit-learn runtime loads."""
         return SKOPS_FILENAME if self.format == "skops" else MODEL_FILENAME
 
     def shipped_file(self) -> ShippedFile:
-        """The model file this directory ships to Lambda: model.onnx for the ONNX runtime (whose sha256 is
-        `onnx.sha256`; `sha256` stays that of the model.joblib it was exported from), else `model_filename`."""
-        if self.onnx is not None:
-            return ShippedFile(ONNX_FILENAME, self.onnx.sha256, "onnx.sha256")
-        return ShippedFile(self.model_filename, self.sha256, "sha256")
+        """The model file this directory ships to Lambda, as its runtime's entry says: model.onnx for the ONNX
+        runtime (whose sha256 is `onnx.sha256`; `sha256` stays that of the model.joblib it was exported from), else
+        `model_filename`."""
+        return runtime_spec(self.runtime).shipped_file(self)
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelManifest:
@@ -228,10 +235,16 @@ class ModelManifest(BaseModel):
             raise ValueError("a regression model has no classes and no predict_proba")
         if self.class_names is not None and len(self.class_names) != len(self.classes or []):
             raise ValueError("class_names must have one name per class")
-        if self.format == "skops" and self.runtime != "sklearn":
-            raise ValueError("format 'skops' is the scikit-learn runtime's file; runtime 'onnx' ships model.onnx")
-        if (self.runtime == "onnx") != (self.onnx is not None):
-            raise ValueError("the onnx section is required for, and only for, runtime 'onnx'")
+        spec = runtime_spec(self.runtime)
+        if self.format not in spec.formats:
+            serving = [other.title for other in RUNTIMES.values() if self.format in other.formats]
+            raise ValueError(
+                f"format {self.format!r} is the {', '.join(serving)} runtime's file; runtime {self.runtime!r} ships "
+                f"{' or '.join(spec.model_files)}"
+            )
+        for other in RUNTIMES.values():
+            if other.section is not None and (self.runtime == other.name) != (getattr(self, other.section) is not None):
+                raise ValueError(f"the {other.section} section is required for, and only for, runtime {other.name!r}")
         if (self.format == "skops") != (self.skops is not None):
             raise ValueError("the skops section is required for, and only for, format 'skops'")
         return self
@@ -252,30 +265,16 @@ def file_sha256(path: Path) -> str:
 def read_manifest(model_dir: Path) -> ModelManifest:
     path = model_dir / MANIFEST_FILENAME
     if not path.is_file():
-        raise ModelLoadError(
-            f"No {MANIFEST_FILENAME} in {model_dir}: build a model directory with `sklambda train` "
-            f"or `sklambda package MODEL.joblib`",
-            {"model_dir": str(model_dir)},
-        )
+        raise ModelLoadError.manifest_missing(model_dir, MANIFEST_FILENAME)
     try:
         return ModelManifest.model_validate_json(path.read_bytes())
     except ValueError as error:
-        reason = describe_validation_error(error) if isinstance(error, ValidationError) else str(error)
-        raise ModelLoadError(
-            f"{path} is not a valid sklambda manifest ({reason}); re-create it with "
-            f"`sklambda package` or `sklambda train`",
-            {"manifest": str(path)},
-        ) from error
+        raise ModelLoadError.manifest_invalid(path, manifest_problems(error)) from error
 
 
-def describe_validation_error(error: ValidationError) -> str:
-    """One line per problem, without pydantic's echo of the whole input (which is the entire manifest here)."""
-    problems = []
-    for item in error.errors(include_url=False, include_input=False):
-        where = ".".join(map(str, item["loc"]))
-        message = item["msg"].removeprefix("Value error, ")
-        problems.append(f"{where}: {message}" if where else message)
-    return "; ".join(problems)
+def manifest_problems(error: ValueError) -> str:
+    """What is wrong with a manifest, on one line (pydantic's report echoes the entire manifest)."""
+    return describe_validation_error(error) if isinstance(error, ValidationError) else str(error)
 
 
 def write_manifest(model_dir: Path, manifest: ModelManifest) -> Path:

@@ -20,35 +20,32 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from .errors import ModelLoadError
-from .manifest import (
-    MANIFEST_FILENAME,
-    MODEL_FILENAME,
-    ONNX_FILENAME,
-    SKOPS_FILENAME,
-    ModelManifest,
-    describe_validation_error,
-    file_sha256,
-)
+from .manifest import MANIFEST_FILENAME, ModelManifest, file_sha256, manifest_problems
+from .runtimes import MODEL_FILES, RUNTIMES
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
-# Every file a model directory may ship besides model.json; exactly one of them, named by model.json, is fetched.
-MODEL_FILES = (MODEL_FILENAME, SKOPS_FILENAME, ONNX_FILENAME)
-_ANY_MODEL_FILE = f"{MODEL_FILENAME}, {SKOPS_FILENAME} or {ONNX_FILENAME}"
-_WHICH_SHA256 = f"model.json's sha256 for {MODEL_FILENAME} or {SKOPS_FILENAME}, its onnx.sha256 for {ONNX_FILENAME}"
+# MODEL_FILES: every file a model directory may ship besides model.json (every runtime's); exactly one of them,
+# named by model.json, is fetched.
+_ANY_MODEL_FILE = f"{', '.join(MODEL_FILES[:-1])} or {MODEL_FILES[-1]}"
+
+
+def _which_sha256() -> str:
+    """Where model.json records the sha256 of each kind of model file (`sha256` for model.joblib ...)."""
+    fields: dict[str, list[str]] = {}
+    for spec in RUNTIMES.values():
+        field = f"{spec.section}.sha256" if spec.section else "sha256"
+        fields.setdefault(field, []).extend(spec.model_files)
+    return "model.json's " + ", its ".join(f"{field} for {' or '.join(files)}" for field, files in fields.items())
 
 
 def parse_s3_uri(s3_uri: str) -> tuple[str, str]:
     """`s3://bucket/some/prefix/` -> ("bucket", "some/prefix"); the prefix may be empty."""
     if not s3_uri.startswith("s3://"):
-        raise ModelLoadError(
-            f"MODEL_S3_URI must look like s3://bucket/prefix, not {s3_uri!r}", {"model_s3_uri": s3_uri}
-        )
+        raise ModelLoadError.s3_uri_invalid(s3_uri, f"must look like s3://bucket/prefix, not {s3_uri!r}")
     bucket, _, prefix = s3_uri.removeprefix("s3://").partition("/")
     if not bucket:
-        raise ModelLoadError(f"MODEL_S3_URI {s3_uri!r} has no bucket name", {"model_s3_uri": s3_uri})
+        raise ModelLoadError.s3_uri_invalid(s3_uri, f"{s3_uri!r} has no bucket name")
     return bucket, prefix.strip("/")
 
 
@@ -65,10 +62,7 @@ def fetch_model_dir(s3_uri: str, expected_sha256: str, dest: Path) -> Path:
     """
     expected = expected_sha256.strip().lower()
     if not _SHA256_HEX.match(expected):
-        raise ModelLoadError(
-            f"MODEL_SHA256 must be the 64-character hex sha256 of the model file that ships ({_WHICH_SHA256})",
-            {"model_sha256": expected_sha256},
-        )
+        raise ModelLoadError.s3_sha256_malformed(expected_sha256, _which_sha256())
     bucket, prefix = parse_s3_uri(s3_uri)
     if _verified_copy(dest, expected):
         return dest
@@ -89,33 +83,12 @@ def fetch_model_dir(s3_uri: str, expected_sha256: str, dest: Path) -> Path:
         if recorded != expected:
             # The runtime would refuse this pair anyway (the file must match both); saying so now spares downloading
             # a large file and names the actual mistake: MODEL_SHA256 and the uploaded model do not belong together.
-            raise ModelLoadError(
-                f"Refusing the model from {s3_uri}: its {MANIFEST_FILENAME} records {field} {recorded} for "
-                f"{model_file}, but MODEL_SHA256 is {expected}. Upload the model directory MODEL_SHA256 was taken "
-                f"from, or set MODEL_SHA256 (the template's ModelSha256 parameter) to the {field} in this "
-                f"{MANIFEST_FILENAME}",
-                {
-                    "model_s3_uri": s3_uri,
-                    "model_file": model_file,
-                    "expected_sha256": expected,
-                    "manifest_sha256": recorded,
-                },
-            )
+            raise ModelLoadError.s3_manifest_disagrees(s3_uri, MANIFEST_FILENAME, model_file, field, recorded, expected)
         partial_model = dest / f".{model_file}.part"
         _download(s3, bucket, object_key(prefix, model_file), partial_model, model_file=model_file)
         actual = file_sha256(partial_model)
         if actual != expected:
-            raise ModelLoadError(
-                f"Refusing the model from {s3_uri}: {model_file} has sha256 {actual}, but MODEL_SHA256 is "
-                f"{expected}, as is the {field} in its {MANIFEST_FILENAME}: the {model_file} stored there is not "
-                f"the packaged one; upload it again from the model directory its {MANIFEST_FILENAME} came from",
-                {
-                    "model_s3_uri": s3_uri,
-                    "model_file": model_file,
-                    "expected_sha256": expected,
-                    "actual_sha256": actual,
-                },
-            )
+            raise ModelLoadError.s3_download_mismatch(s3_uri, MANIFEST_FILENAME, model_file, field, actual, expected)
         # A model of another kind fetched earlier into the same directory must not linger next to this one.
         for other in MODEL_FILES:
             if other != model_file:
@@ -158,13 +131,7 @@ def _read_manifest(path: Path, s3_uri: str, source: str) -> ModelManifest:
     try:
         return ModelManifest.model_validate_json(path.read_bytes())
     except ValueError as error:
-        reason = describe_validation_error(error) if isinstance(error, ValidationError) else str(error)
-        raise ModelLoadError(
-            f"Refusing the model from {s3_uri}: {source} is not a valid sklambda manifest ({reason}); upload the "
-            f"model directory that `sklambda package` or `sklambda train` wrote, {MANIFEST_FILENAME} and model file "
-            f"together",
-            {"model_s3_uri": s3_uri, "manifest": source},
-        ) from error
+        raise ModelLoadError.s3_manifest_invalid(s3_uri, source, manifest_problems(error), MANIFEST_FILENAME) from error
 
 
 def _download(s3: Any, bucket: str, key: str, target: Path, model_file: str | None) -> None:
@@ -175,10 +142,8 @@ def _download(s3: Any, bucket: str, key: str, target: Path, model_file: str | No
         s3.download_file(bucket, key, str(target))
     except (ClientError, BotoCoreError) as error:
         code = str(error.response.get("Error", {}).get("Code", "")) if isinstance(error, ClientError) else ""
-        raise ModelLoadError(
-            f"Could not download s3://{bucket}/{key}: {error}. {_what_to_do(code, bucket, key, model_file)}",
-            {"bucket": bucket, "key": key, "error_code": code or type(error).__name__},
-        ) from error
+        advice = _what_to_do(code, bucket, key, model_file)
+        raise ModelLoadError.s3_download_failed(bucket, key, error, code, advice) from error
 
 
 def _what_to_do(code: str, bucket: str, key: str, model_file: str | None) -> str:

@@ -1,8 +1,7 @@
 """What every model runtime shares: the result type, the interface the app relies on, and the checks around them.
 
-Two runtimes implement it: `runtime.ModelRuntime` (scikit-learn, unpickles model.joblib) and
-`onnx_runtime.OnnxRuntime` (onnxruntime, runs model.onnx). This module imports neither scikit-learn nor
-onnxruntime, so either runtime can use it without paying for the other's imports at cold start.
+The runtimes that implement it are listed in `runtimes.RUNTIMES`. This module imports no runtime library, so each
+runtime can use it without paying for the others' imports at cold start.
 """
 
 from __future__ import annotations
@@ -16,9 +15,6 @@ import numpy as np
 from .errors import InvalidInputError, ModelLoadError
 from .inputs import RowConverter
 from .manifest import ModelManifest, read_manifest
-
-# Cap the per-row detail of a non-finite output error, like the input validation does.
-MAX_REPORTED_ROWS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,23 +40,8 @@ class PredictionRuntime(Protocol):
 def open_model_dir(model_dir: Path) -> ModelManifest:
     """The manifest of an existing model directory; the first thing every runtime (and the loader) reads."""
     if not model_dir.is_dir():
-        raise ModelLoadError(
-            f"Model directory {model_dir} does not exist: run `sklambda train` (demo model) or "
-            f"`sklambda package MODEL.joblib`, or set MODEL_DIR",
-            {"model_dir": str(model_dir)},
-        )
+        raise ModelLoadError.model_dir_missing(model_dir)
     return read_manifest(model_dir)
-
-
-def verify_sha256(path: Path, actual: str, expected: str, refused_action: str) -> None:
-    """Refuse a model file whose bytes are not the ones the manifest was written for."""
-    if actual != expected:
-        raise ModelLoadError(
-            f"Refusing to {refused_action} {path}: its sha256 {actual} does not match the manifest's "
-            f"{expected}. The file was changed after packaging; re-package it with `sklambda package` "
-            f"if the change is yours",
-            {"expected_sha256": expected, "actual_sha256": actual},
-        )
 
 
 def warm_up(runtime: PredictionRuntime) -> None:
@@ -69,10 +50,7 @@ def warm_up(runtime: PredictionRuntime) -> None:
     try:
         runtime.predict(runtime.rows.to_array([manifest.example], "features"), manifest.has_predict_proba)
     except Exception as error:
-        raise ModelLoadError(
-            f"The model failed to predict its own example row {manifest.example}: {type(error).__name__}: {error}",
-            {"example": manifest.example},
-        ) from error
+        raise ModelLoadError.warm_up_failed(manifest.example, error) from error
 
 
 def check_finite(labels: np.ndarray, matrix: np.ndarray | None) -> None:
@@ -82,15 +60,7 @@ def check_finite(labels: np.ndarray, matrix: np.ndarray | None) -> None:
     if matrix is not None:
         bad |= ~np.isfinite(matrix).all(axis=1)
     if bad.any():
-        rows = np.flatnonzero(bad).tolist()
-        raise InvalidInputError(
-            f"The model's output is not a finite number for {len(rows)} row(s) (first: row {rows[0]}); "
-            f"their values are probably far outside the range the model was trained on",
-            [
-                {"loc": ["row", row], "msg": "model output is not finite", "type": "non_finite_output"}
-                for row in rows[:MAX_REPORTED_ROWS]
-            ],
-        )
+        raise InvalidInputError.non_finite_output(np.flatnonzero(bad).tolist())
 
 
 def finite_predictions(labels: np.ndarray, matrix: np.ndarray | None, class_keys: list[str]) -> Predictions:
