@@ -16,6 +16,8 @@ Conversion (skl2onnx):
   to converters that declare them, and where a converter declares the index option (nocl) without implementing it
   (ensembles of classifiers, calibration), the graph's label output is mapped to the class index by an ONNX
   LabelEncoder node appended to the graph (class_index_output).
+- XGBoost and LightGBM estimators (XGB*/LGBM* Classifier/Regressor, also inside pipelines) convert through
+  onnxmltools' converters when it is installed (register_boosting_converters), and are verified like the rest.
 - Clusterers and outlier detectors answer integer labels (cluster number, 1/-1): the graph's int64 label output is
   served as integers, as scikit-learn's.
 - Multi-output estimators (predict answering a matrix) are refused: the ONNX runtime serves one value per row.
@@ -37,7 +39,9 @@ Categorical features draw uniformly from the manifest's categories.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib
 import re
 import traceback
 import warnings
@@ -301,6 +305,15 @@ CLASSIFIER_OPTIONS: dict[str, object] = {"zipmap": False, "nocl": True}
 # CalibratedClassifierCV, BaggingClassifier, AdaBoostClassifier, OneVsRestClassifier).
 NOCL_NOT_IMPLEMENTED = "Option 'nocl' is not implemented"
 LABEL_ENCODER_ML_OPSET = 2
+# The estimators onnxmltools converts, by the skl2onnx alias they are registered under: (module, class).
+BOOSTING_ESTIMATORS = {
+    "XGBoostXGBClassifier": ("xgboost", "XGBClassifier"),
+    "XGBoostXGBRegressor": ("xgboost", "XGBRegressor"),
+    "LightGbmLGBMClassifier": ("lightgbm", "LGBMClassifier"),
+    "LightGbmLGBMRegressor": ("lightgbm", "LGBMRegressor"),
+}
+# Classifier converters whose label output is the class itself, never the index (onnxmltools').
+LABEL_OUTPUT_ALIASES = {alias for alias, (_, name) in BOOSTING_ESTIMATORS.items() if name.endswith("Classifier")}
 
 
 def declared_options(estimator: Any) -> set[str]:
@@ -358,6 +371,44 @@ def class_index_output(onnx_model: ModelProto, classes: list[Any]) -> ModelProto
     return onnx_model
 
 
+@functools.cache
+def register_boosting_converters() -> None:
+    """XGBoost and LightGBM estimators through onnxmltools' converters, registered with skl2onnx so they convert
+    inside pipelines too. Without onnxmltools (or the library) nothing is registered and conversion refuses them as
+    having no converter. Their converters answer the class label whatever nocl says (LABEL_OUTPUT_ALIASES), so
+    class_index_output maps it to the index."""
+    try:
+        from onnxmltools.convert.lightgbm.operator_converters.LightGbm import (  # type: ignore[import-untyped]
+            convert_lightgbm,
+        )
+        from onnxmltools.convert.xgboost.operator_converters.XGBoost import (  # type: ignore[import-untyped]
+            convert_xgboost,
+        )
+        from skl2onnx import update_registered_converter
+        from skl2onnx.common.shape_calculator import (  # type: ignore[import-untyped]
+            calculate_linear_classifier_output_shapes,
+            calculate_linear_regressor_output_shapes,
+        )
+    except ImportError:
+        return
+    converters = {"xgboost": convert_xgboost, "lightgbm": convert_lightgbm}
+    # skl2onnx's classifier shape calculator reads nocl, so it must be declared; the converters ignore it.
+    classifier_options = {"zipmap": [True, False, "columns"], "nocl": [False, True]}
+    for alias, (module_name, class_name) in BOOSTING_ESTIMATORS.items():
+        try:
+            estimator_class = getattr(importlib.import_module(module_name), class_name)
+        except ImportError:
+            continue
+        classifier = alias in LABEL_OUTPUT_ALIASES
+        update_registered_converter(
+            estimator_class,
+            alias,
+            calculate_linear_classifier_output_shapes if classifier else calculate_linear_regressor_output_shapes,
+            converters[module_name],
+            options=classifier_options if classifier else None,
+        )
+
+
 def convert(model: Any, manifest: ModelManifest, variant: GraphVariant) -> bytes:
     """skl2onnx conversion with the input layout and output options OnnxRuntime expects (see module docstring)."""
     number_type = DoubleTensorType if variant.inputs == "float64" else FloatTensorType
@@ -368,9 +419,12 @@ def convert(model: Any, manifest: ModelManifest, variant: GraphVariant) -> bytes
             (f"x{index}", number_type([None, 1]) if feature.type == "number" else StringTensorType([None, 1]))
             for index, feature in enumerate(manifest.features)
         ]
+    register_boosting_converters()
     wanted: dict[str, object] = {}
+    estimator = final_estimator(model)
+    answers_labels = sklearn_operator_name_map.get(type(estimator)) in LABEL_OUTPUT_ALIASES
+    declared = declared_options(estimator) - ({"nocl"} if answers_labels else set())
     if manifest.task == "classification":
-        declared = declared_options(final_estimator(model))
         wanted = {name: value for name, value in CLASSIFIER_OPTIONS.items() if name in declared}
 
     def run(options: dict[str, object]) -> ModelProto:
@@ -386,13 +440,17 @@ def convert(model: Any, manifest: ModelManifest, variant: GraphVariant) -> bytes
             )
         return converted
 
+    classes = list(manifest.classes or [])
     try:
         onnx_model = run(wanted)
     except RuntimeError as error:
         if NOCL_NOT_IMPLEMENTED not in str(error) or not wanted.get("nocl"):
             raise
         without_index = {name: value for name, value in wanted.items() if name != "nocl"}
-        onnx_model = class_index_output(run(without_index), list(manifest.classes or []))
+        onnx_model = class_index_output(run(without_index), classes)
+    else:
+        if manifest.task == "classification" and "nocl" not in declared:
+            onnx_model = class_index_output(onnx_model, classes)
     model_bytes: bytes = onnx_model.SerializeToString()
     return model_bytes
 

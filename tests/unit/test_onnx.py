@@ -18,6 +18,7 @@ import numpy as np
 import onnxruntime  # type: ignore[import-untyped]  # onnxruntime ships no type information
 import pytest
 from fastapi.testclient import TestClient
+from lightgbm import LGBMClassifier, LGBMRegressor
 from onnx import ModelProto, TensorProto, helper
 from predict_service.errors import ModelLoadError
 from predict_service.loading import load_model_dir
@@ -43,6 +44,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier
+from xgboost import XGBClassifier, XGBRegressor
 
 from sklambda.artifact import PackagingError
 from sklambda.onnx_export import PROBABILITY_TOLERANCE, OnnxExportError, problems_with, verify
@@ -97,6 +99,14 @@ SUPPORTED: list[tuple[str, Any, np.ndarray]] = [
             flatten_transform=False,
         ).fit(IRIS_X, IRIS_Y + 3),
         IRIS_X,
+    ),
+    # XGBoost and LightGBM through onnxmltools' converters (float32 graphs).
+    ("xgboost-classifier", XGBClassifier(n_estimators=30, max_depth=3).fit(IRIS_X, IRIS_Y), IRIS_X),
+    ("xgboost-regressor", XGBRegressor(n_estimators=30, max_depth=3).fit(DIABETES_X, DIABETES_Y), DIABETES_X),
+    (
+        "lightgbm-regressor",
+        make_pipeline(StandardScaler(), LGBMRegressor(n_estimators=30, verbose=-1)).fit(DIABETES_X, DIABETES_Y),
+        DIABETES_X,
     ),
 ]
 
@@ -245,6 +255,12 @@ UNSUPPORTED: list[tuple[str, Any, str]] = [
         "multi-output-forest",
         RandomForestRegressor(n_estimators=5, random_state=0).fit(IRIS_X, IRIS_X[:, 1:3]),
         "multi-output",
+    ),
+    # LightGBM sums its trees in float64, onnxruntime in float32: a few labels flip where two classes nearly tie.
+    (
+        "lightgbm-classifier-float32-ties",
+        make_pipeline(StandardScaler(), LGBMClassifier(n_estimators=20, verbose=-1)).fit(IRIS_X, IRIS_NAMES),
+        "labels differ from scikit-learn's",
     ),
     (
         "multi-output-wrapper",
