@@ -210,3 +210,25 @@ def test_a_file_that_is_not_a_pickle_is_refused(tmp_path: Path) -> None:
     path.write_text("name,value\n1,2\n")
     with pytest.raises(PickleScanError, match="not a pickle or joblib file"):
         scan_pickle(path)
+
+
+def test_scanning_runs_nothing_the_pickle_names(tmp_path: Path) -> None:
+    """A pickle that would run a shell command when loaded: the scan records the reference and runs nothing."""
+    evidence = tmp_path / "ran"
+    model_file = tmp_path / "model.pkl"
+    model_file.write_bytes(f"cos\nsystem\n(S'touch {evidence}'\ntR.".encode())
+    scan = scan_pickle(model_file)
+    assert scan.references == {("os", "system")}
+    assert not evidence.exists()
+    # The standard library ships with Python: nothing to install, nothing to ship.
+    needs = model_needs(scan)
+    assert needs.requirements == [] and needs.user_modules == [] and needs.missing == []
+
+
+def test_a_class_defined_in_a_script_is_reported(tmp_path: Path) -> None:
+    """A class pickled from a script run as __main__ is importable nowhere else: it must move into a module."""
+    model_file = tmp_path / "model.pkl"
+    model_file.write_bytes(b"\x80\x02c__main__\nClipper\n)\x81}b.")
+    needs = model_needs(scan_pickle(model_file))
+    assert needs.main_references == ["__main__.Clipper"]
+    assert needs.missing == [] and needs.user_modules == []
