@@ -11,14 +11,22 @@ Conversion (skl2onnx):
   2. float64 inputs with the tree steps in float32 (onnxruntime runs some tree converters, e.g. gradient boosting
      and single trees, only in float32);
   3. float32 throughout, for converters that produce nothing else.
-- Classifier outputs: the class index (option nocl) and the probability matrix as one tensor (zipmap=False); the
-  runtime maps indexes to the manifest's classes so labels keep their scikit-learn type (int, str, bool, float).
+- Classifier outputs: the class index and the probability matrix as one tensor (zipmap=False); the runtime maps
+  indexes to the manifest's classes so labels keep their scikit-learn type (int, str, bool, float). Options go only
+  to converters that declare them, and where a converter declares the index option (nocl) without implementing it
+  (ensembles of classifiers, calibration), the graph's label output is mapped to the class index by an ONNX
+  LabelEncoder node appended to the graph (class_index_output).
+- XGBoost and LightGBM estimators (XGB*/LGBM* Classifier/Regressor, also inside pipelines) convert through
+  onnxmltools' converters when it is installed (register_boosting_converters), and are verified like the rest.
+- Clusterers and outlier detectors answer integer labels (cluster number, 1/-1): the graph's int64 label output is
+  served as integers, as scikit-learn's.
+- Multi-output estimators (predict answering a matrix) are refused: the ONNX runtime serves one value per row.
 
 Verification, on the example row plus generated rows within the training ranges (VERIFICATION_ROWS uniform ones,
 the same rounded to 0-3 decimals as people type them, and for trees the split thresholds and their float32
-neighbours), through the very OnnxRuntime code that serves the model: labels must be identical (value and type),
-probabilities within PROBABILITY_TOLERANCE, regression values within PREDICTION_RTOL relative (float32 graphs cannot
-be bit-identical).
+neighbours), through the very OnnxRuntime code that serves the model: for every task the answers must have
+scikit-learn's Python type (1 and 1.0 are different JSON); labels must be identical, probabilities within
+PROBABILITY_TOLERANCE, regression values within PREDICTION_RTOL relative (float32 graphs cannot be bit-identical).
 
 Where the generated rows come from (per numeric feature, first match wins):
 1. the fitted model's own record of the training data, read from the step that sees the raw column: StandardScaler
@@ -31,7 +39,9 @@ Categorical features draw uniformly from the manifest's categories.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib
 import re
 import traceback
 import warnings
@@ -41,9 +51,13 @@ from typing import Any, Literal
 
 import numpy as np
 import onnxruntime  # type: ignore[import-untyped]  # onnxruntime ships no type information
+from onnx import ModelProto, TensorProto, helper
+from predict_service.inputs import RowConverter
 from predict_service.manifest import ModelManifest, OnnxArtifact, OnnxVerification
 from predict_service.runtimes.onnx import OnnxRuntime, session_from_bytes
 from skl2onnx import convert_sklearn  # type: ignore[import-untyped]
+from skl2onnx._supported_operators import sklearn_operator_name_map  # type: ignore[import-untyped]
+from skl2onnx.common._registration import get_converter  # type: ignore[import-untyped]
 from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType  # type: ignore[import-untyped]
 from skl2onnx.common.exceptions import MissingConverter, MissingShapeCalculator  # type: ignore[import-untyped]
 from skl2onnx.sklapi import CastTransformer  # type: ignore[import-untyped]
@@ -285,6 +299,116 @@ def verification_rows(model: Any, manifest: ModelManifest, count: int = VERIFICA
 # --- conversion and verification ----------------------------------------------------------------------------------
 
 
+# What OnnxRuntime reads from a classifier's graph: the class index, and the probabilities as one matrix.
+CLASSIFIER_OPTIONS: dict[str, object] = {"zipmap": False, "nocl": True}
+# skl2onnx's words when a converter declares nocl but does not implement it (VotingClassifier,
+# CalibratedClassifierCV, BaggingClassifier, AdaBoostClassifier, OneVsRestClassifier).
+NOCL_NOT_IMPLEMENTED = "Option 'nocl' is not implemented"
+LABEL_ENCODER_ML_OPSET = 2
+# The estimators onnxmltools converts, by the skl2onnx alias they are registered under: (module, class).
+BOOSTING_ESTIMATORS = {
+    "XGBoostXGBClassifier": ("xgboost", "XGBClassifier"),
+    "XGBoostXGBRegressor": ("xgboost", "XGBRegressor"),
+    "LightGbmLGBMClassifier": ("lightgbm", "LGBMClassifier"),
+    "LightGbmLGBMRegressor": ("lightgbm", "LGBMRegressor"),
+}
+# Classifier converters whose label output is the class itself, never the index (onnxmltools').
+LABEL_OUTPUT_ALIASES = {alias for alias, (_, name) in BOOSTING_ESTIMATORS.items() if name.endswith("Classifier")}
+
+
+def declared_options(estimator: Any) -> set[str]:
+    """The options skl2onnx's converter for `estimator` declares (passing any other one is an error); none when
+    skl2onnx has no converter for it (conversion then names the missing converter)."""
+    alias = sklearn_operator_name_map.get(type(estimator))
+    if alias is None:
+        return set()
+    try:
+        allowed = get_converter(alias).get_allowed_options()
+    except (KeyError, ValueError, AttributeError):
+        return set()
+    return set(allowed or {})
+
+
+def class_index_output(onnx_model: ModelProto, classes: list[Any]) -> ModelProto:
+    """The graph with its label output (the class itself) turned into the class index OnnxRuntime expects, by an
+    ai.onnx.ml LabelEncoder appended to the graph; an unknown label maps to -1, which verification catches."""
+    graph = onnx_model.graph
+    label = graph.output[0]
+    produced = f"{label.name}_class"
+    for node in graph.node:
+        for names in (node.output, node.input):
+            for position, name in enumerate(names):
+                if name == label.name:
+                    names[position] = produced
+    indexes = list(range(len(classes)))
+    if label.type.tensor_type.elem_type == TensorProto.STRING:
+        keys: dict[str, Any] = {"keys_strings": [str(value) for value in classes]}
+    elif label.type.tensor_type.elem_type in (TensorProto.FLOAT, TensorProto.DOUBLE):
+        keys = {"keys_floats": [float(value) for value in classes]}
+    else:
+        keys = {"keys_int64s": [int(value) for value in classes]}
+    graph.node.append(
+        helper.make_node(
+            "LabelEncoder",
+            [produced],
+            [label.name],
+            name="class_index",
+            domain="ai.onnx.ml",
+            values_int64s=indexes,
+            default_int64=-1,
+            **keys,
+        )
+    )
+    label.type.tensor_type.elem_type = TensorProto.INT64
+    # LabelEncoder takes int64 and float keys from ai.onnx.ml opset 2 on; a graph without other ML operators
+    # imports opset 1.
+    for opset in onnx_model.opset_import:
+        if opset.domain == "ai.onnx.ml":
+            opset.version = max(opset.version, LABEL_ENCODER_ML_OPSET)
+            break
+    else:
+        onnx_model.opset_import.append(helper.make_opsetid("ai.onnx.ml", LABEL_ENCODER_ML_OPSET))
+    return onnx_model
+
+
+@functools.cache
+def register_boosting_converters() -> None:
+    """XGBoost and LightGBM estimators through onnxmltools' converters, registered with skl2onnx so they convert
+    inside pipelines too. Without onnxmltools (or the library) nothing is registered and conversion refuses them as
+    having no converter. Their converters answer the class label whatever nocl says (LABEL_OUTPUT_ALIASES), so
+    class_index_output maps it to the index."""
+    try:
+        from onnxmltools.convert.lightgbm.operator_converters.LightGbm import (  # type: ignore[import-untyped]
+            convert_lightgbm,
+        )
+        from onnxmltools.convert.xgboost.operator_converters.XGBoost import (  # type: ignore[import-untyped]
+            convert_xgboost,
+        )
+        from skl2onnx import update_registered_converter
+        from skl2onnx.common.shape_calculator import (  # type: ignore[import-untyped]
+            calculate_linear_classifier_output_shapes,
+            calculate_linear_regressor_output_shapes,
+        )
+    except ImportError:
+        return
+    converters = {"xgboost": convert_xgboost, "lightgbm": convert_lightgbm}
+    # skl2onnx's classifier shape calculator reads nocl, so it must be declared; the converters ignore it.
+    classifier_options = {"zipmap": [True, False, "columns"], "nocl": [False, True]}
+    for alias, (module_name, class_name) in BOOSTING_ESTIMATORS.items():
+        try:
+            estimator_class = getattr(importlib.import_module(module_name), class_name)
+        except ImportError:
+            continue
+        classifier = alias in LABEL_OUTPUT_ALIASES
+        update_registered_converter(
+            estimator_class,
+            alias,
+            calculate_linear_classifier_output_shapes if classifier else calculate_linear_regressor_output_shapes,
+            converters[module_name],
+            options=classifier_options if classifier else None,
+        )
+
+
 def convert(model: Any, manifest: ModelManifest, variant: GraphVariant) -> bytes:
     """skl2onnx conversion with the input layout and output options OnnxRuntime expects (see module docstring)."""
     number_type = DoubleTensorType if variant.inputs == "float64" else FloatTensorType
@@ -295,19 +419,38 @@ def convert(model: Any, manifest: ModelManifest, variant: GraphVariant) -> bytes
             (f"x{index}", number_type([None, 1]) if feature.type == "number" else StringTensorType([None, 1]))
             for index, feature in enumerate(manifest.features)
         ]
-    options = None
+    register_boosting_converters()
+    wanted: dict[str, object] = {}
+    estimator = final_estimator(model)
+    answers_labels = sklearn_operator_name_map.get(type(estimator)) in LABEL_OUTPUT_ALIASES
+    declared = declared_options(estimator) - ({"nocl"} if answers_labels else set())
     if manifest.task == "classification":
-        # Keyed by the classifier object itself, which the float32 wrapping below keeps (it only adds casts).
-        options = {id(final_estimator(model)): {"zipmap": False, "nocl": True}}
-    with warnings.catch_warnings():
-        # skl2onnx and onnx emit deprecation and conversion notices that say nothing about this model.
-        warnings.simplefilter("ignore")
-        onnx_model = convert_sklearn(
-            with_float32_splits(model, variant.trees),
-            initial_types=initial_types,
-            options=options,
-            target_opset={"": TARGET_OPSET, "ai.onnx.ml": 3},
-        )
+        wanted = {name: value for name, value in CLASSIFIER_OPTIONS.items() if name in declared}
+
+    def run(options: dict[str, object]) -> ModelProto:
+        with warnings.catch_warnings():
+            # skl2onnx and onnx emit deprecation and conversion notices that say nothing about this model.
+            warnings.simplefilter("ignore")
+            converted: ModelProto = convert_sklearn(
+                with_float32_splits(model, variant.trees),
+                initial_types=initial_types,
+                # Keyed by the classifier object itself, which the float32 wrapping keeps (it only adds casts).
+                options={id(final_estimator(model)): options} if options else None,
+                target_opset={"": TARGET_OPSET, "ai.onnx.ml": 3},
+            )
+        return converted
+
+    classes = list(manifest.classes or [])
+    try:
+        onnx_model = run(wanted)
+    except RuntimeError as error:
+        if NOCL_NOT_IMPLEMENTED not in str(error) or not wanted.get("nocl"):
+            raise
+        without_index = {name: value for name, value in wanted.items() if name != "nocl"}
+        onnx_model = class_index_output(run(without_index), classes)
+    else:
+        if manifest.task == "classification" and "nocl" not in declared:
+            onnx_model = class_index_output(onnx_model, classes)
     model_bytes: bytes = onnx_model.SerializeToString()
     return model_bytes
 
@@ -328,10 +471,11 @@ def verify(model: Any, manifest: ModelManifest, model_bytes: bytes) -> OnnxVerif
     expected_labels, expected_matrix = sklearn_outputs(model, features, manifest)
     label_array, matrix = onnx_runtime.raw_predict(features, manifest.has_predict_proba)
     labels = label_array.tolist()
+    # Type too, for every task: 1 and True, or 5 and 5.0, are equal in Python but different JSON.
+    wrong_type = [type(got) is not type(want) for got, want in zip(labels, expected_labels, strict=True)]
     if manifest.task == "classification":
-        # Type too: 1 and True, or 1 and 1.0, are equal in Python but different JSON.
         mismatches = sum(
-            type(got) is not type(want) or got != want for got, want in zip(labels, expected_labels, strict=True)
+            different or got != want for different, got, want in zip(wrong_type, labels, expected_labels, strict=True)
         )
         max_probability = None
         if expected_matrix is not None and matrix is not None:
@@ -341,7 +485,8 @@ def verify(model: Any, manifest: ModelManifest, model_bytes: bytes) -> OnnxVerif
         )
     got, want = np.asarray(labels, dtype=np.float64), np.asarray(expected_labels, dtype=np.float64)
     difference = np.abs(got - want)
-    mismatches = int(np.count_nonzero(~(difference <= PREDICTION_RTOL * np.maximum(1.0, np.abs(want)))))
+    outside = ~(difference <= PREDICTION_RTOL * np.maximum(1.0, np.abs(want)))
+    mismatches = int(np.count_nonzero(outside | np.asarray(wrong_type)))
     return OnnxVerification(
         rows=len(labels), label_mismatches=mismatches, max_prediction_difference=float(np.max(difference))
     )
@@ -362,8 +507,22 @@ def problems_with(verification: OnnxVerification) -> str | None:
     return None
 
 
+def refuse_multi_output(model: Any, manifest: ModelManifest) -> None:
+    """OnnxRuntime serves one value per row; a model whose predict answers a matrix (several targets, or a single
+    target fitted as a column) is refused before any conversion."""
+    row = RowConverter(manifest.features).to_array([manifest.example], "features")
+    labels, _ = sklearn_outputs(model, row, manifest.model_copy(update={"has_predict_proba": False}))
+    shape = np.shape(labels)
+    if len(shape) > 1:
+        raise OnnxExportError(
+            f"{describe_estimator(model)} predicts {shape[1]} value(s) per row as a matrix (a multi-output model), "
+            f"and the ONNX runtime serves one value per row; {SKLEARN_HINT}"
+        )
+
+
 def export_onnx(model: Any, manifest: ModelManifest) -> OnnxExport:
     """model.onnx bytes and their manifest entry, or OnnxExportError naming the step that cannot be served."""
+    refuse_multi_output(model, manifest)
     has_trees = bool(tree_members(final_estimator(model)))
     variants = [variant for variant in GRAPH_VARIANTS if has_trees or variant.inputs == variant.trees]
     failures: list[str] = []

@@ -18,24 +18,33 @@ import numpy as np
 import onnxruntime  # type: ignore[import-untyped]  # onnxruntime ships no type information
 import pytest
 from fastapi.testclient import TestClient
+from lightgbm import LGBMClassifier, LGBMRegressor
+from onnx import ModelProto, TensorProto, helper
 from predict_service.errors import ModelLoadError
 from predict_service.loading import load_model_dir
 from predict_service.manifest import MANIFEST_FILENAME, MODEL_FILENAME, ONNX_FILENAME, OnnxVerification
 from predict_service.runtimes.onnx import OnnxRuntime
 from predict_service.runtimes.sklearn import SklearnRuntime
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.cluster import KMeans
 from sklearn.datasets import load_diabetes, load_iris
 from sklearn.ensemble import (
     GradientBoostingClassifier,
     GradientBoostingRegressor,
     HistGradientBoostingClassifier,
+    IsolationForest,
     RandomForestClassifier,
+    RandomForestRegressor,
+    VotingClassifier,
 )
 from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.multioutput import MultiOutputRegressor
 from sklearn.neighbors import KNeighborsClassifier, NearestCentroid
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
-from sklearn.svm import SVC
+from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier
+from xgboost import XGBClassifier, XGBRegressor
 
 from sklambda.artifact import PackagingError
 from sklambda.onnx_export import PROBABILITY_TOLERANCE, OnnxExportError, problems_with, verify
@@ -65,6 +74,38 @@ SUPPORTED: list[tuple[str, Any, np.ndarray]] = [
     (
         "gradient-boosting-regressor",
         GradientBoostingRegressor(n_estimators=50, random_state=0).fit(DIABETES_X, DIABETES_Y),
+        DIABETES_X,
+    ),
+    # Converters that take no zipmap option (LinearSVC) or declare nocl without implementing it (ensembles of
+    # classifiers, calibration): their graphs still answer class indexes.
+    ("linear-svc", make_pipeline(StandardScaler(), LinearSVC()).fit(IRIS_X, IRIS_Y), IRIS_X),
+    (
+        "calibrated",
+        CalibratedClassifierCV(LogisticRegression(max_iter=500)).fit(IRIS_X, IRIS_Y),
+        IRIS_X,
+    ),
+    (
+        "calibrated-string-labels",
+        make_pipeline(StandardScaler(), CalibratedClassifierCV(LogisticRegression(max_iter=500))).fit(
+            IRIS_X, IRIS_NAMES
+        ),
+        IRIS_X,
+    ),
+    (
+        "voting-soft",
+        VotingClassifier(
+            [("linear", LogisticRegression(max_iter=500)), ("tree", DecisionTreeClassifier(random_state=0))],
+            voting="soft",
+            flatten_transform=False,
+        ).fit(IRIS_X, IRIS_Y + 3),
+        IRIS_X,
+    ),
+    # XGBoost and LightGBM through onnxmltools' converters (float32 graphs).
+    ("xgboost-classifier", XGBClassifier(n_estimators=30, max_depth=3).fit(IRIS_X, IRIS_Y), IRIS_X),
+    ("xgboost-regressor", XGBRegressor(n_estimators=30, max_depth=3).fit(DIABETES_X, DIABETES_Y), DIABETES_X),
+    (
+        "lightgbm-regressor",
+        make_pipeline(StandardScaler(), LGBMRegressor(n_estimators=30, verbose=-1)).fit(DIABETES_X, DIABETES_Y),
         DIABETES_X,
     ),
 ]
@@ -157,6 +198,48 @@ def test_csv_pipeline_with_categories_converts_and_predicts_like_scikit_learn(tm
     assert answer.labels == pipeline.predict(features).tolist()
 
 
+# Unsupervised models answer integers (cluster number; 1 inlier, -1 outlier), not floats.
+INTEGER_LABELS: list[tuple[str, Any]] = [
+    ("k-means", KMeans(n_clusters=6, n_init=3, random_state=0).fit(IRIS_X)),
+    ("isolation-forest", IsolationForest(n_estimators=20, random_state=0).fit(IRIS_X)),
+]
+
+
+@pytest.mark.parametrize(("name", "model"), INTEGER_LABELS, ids=[case[0] for case in INTEGER_LABELS])
+def test_clusterers_and_outlier_detectors_answer_integers(name: str, model: Any, tmp_path: Path) -> None:
+    model_dir = package_onnx(model, tmp_path, [float(value) for value in IRIS_X[0]])
+    runtime = load_model_dir(model_dir)
+    assert isinstance(runtime, OnnxRuntime)
+    rows = rows_around(IRIS_X, 1000, seed=5)
+    answer = runtime.predict(runtime.rows.to_array(rows.tolist(), "instances"), with_probabilities=False)
+    expected = model.predict(rows).tolist()
+    assert answer.labels == expected
+    assert {type(label) for label in answer.labels} == {type(label) for label in expected} == {int}
+
+
+def with_float_labels(model_bytes: bytes) -> bytes:
+    """The graph with its label output cast to float: the same numbers, the wrong JSON type."""
+    graph_model = ModelProto.FromString(model_bytes)
+    label = graph_model.graph.output[0]
+    for node in graph_model.graph.node:
+        node.output[:] = [f"{name}_int" if name == label.name else name for name in node.output]
+    graph_model.graph.node.append(helper.make_node("Cast", [f"{label.name}_int"], [label.name], to=TensorProto.DOUBLE))
+    label.type.tensor_type.elem_type = TensorProto.DOUBLE
+    serialized: bytes = graph_model.SerializeToString()
+    return serialized
+
+
+def test_verification_compares_the_type_of_unsupervised_labels(tmp_path: Path) -> None:
+    """5.0 where scikit-learn answers 5 is a wrong answer even though the numbers are equal."""
+    model = KMeans(n_clusters=6, n_init=3, random_state=0).fit(IRIS_X)
+    model_dir = package_onnx(model, tmp_path, [float(value) for value in IRIS_X[0]])
+    manifest = load_model_dir(model_dir).manifest
+    verification = verify(model, manifest, with_float_labels((model_dir / ONNX_FILENAME).read_bytes()))
+    assert verification.label_mismatches == verification.rows
+    assert verification.max_prediction_difference == 0.0
+    assert problems_with(verification) is not None
+
+
 UNSUPPORTED: list[tuple[str, Any, str]] = [
     ("no-converter", NearestCentroid().fit(IRIS_X, IRIS_Y), "NearestCentroid"),
     (
@@ -166,6 +249,24 @@ UNSUPPORTED: list[tuple[str, Any, str]] = [
     ),
     # skl2onnx 1.20's converter builds node attributes that onnx 1.23 refuses for scikit-learn 1.9's trees.
     ("converter-fails", HistGradientBoostingClassifier(max_iter=5, random_state=0).fit(IRIS_X, IRIS_Y), "HistGradient"),
+    # The ONNX runtime serves one value per row.
+    ("multi-output-ridge", Ridge().fit(IRIS_X, IRIS_X[:, :3] * 2), "multi-output"),
+    (
+        "multi-output-forest",
+        RandomForestRegressor(n_estimators=5, random_state=0).fit(IRIS_X, IRIS_X[:, 1:3]),
+        "multi-output",
+    ),
+    # LightGBM sums its trees in float64, onnxruntime in float32: a few labels flip where two classes nearly tie.
+    (
+        "lightgbm-classifier-float32-ties",
+        make_pipeline(StandardScaler(), LGBMClassifier(n_estimators=20, verbose=-1)).fit(IRIS_X, IRIS_NAMES),
+        "labels differ from scikit-learn's",
+    ),
+    (
+        "multi-output-wrapper",
+        MultiOutputRegressor(Ridge()).fit(IRIS_X, IRIS_X[:, :2]),
+        "MultiOutputRegressor",
+    ),
 ]
 
 

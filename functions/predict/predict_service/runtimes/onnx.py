@@ -10,7 +10,8 @@ graph's interface that this module relies on:
 - outputs, classifiers: the class *index* (skl2onnx option nocl) then, when there is predict_proba, the
   probability matrix (zipmap=False). Indexes are mapped to the manifest's classes here, so labels keep the type
   they have in scikit-learn (int, str, bool, float) whatever ONNX can store;
-- outputs, regressors: the predicted values, [N] or [N, 1].
+- outputs, regressors: the predicted values, [N] or [N, 1]; clusterers and outlier detectors: their int64
+  labels (cluster number, 1/-1), served as integers as scikit-learn answers them.
 """
 
 from __future__ import annotations
@@ -136,6 +137,9 @@ class OnnxRuntime(ModelRuntimeBase):
         first = np.asarray(outputs[0]).reshape(-1)
         if self.classes is not None:
             labels = self.classes.take(first.astype(np.intp, copy=False))
+        elif first.dtype.kind in "iu":
+            # Clusterers and outlier detectors answer int64 labels (cluster number, 1/-1), as scikit-learn does.
+            labels = first
         else:
             labels = first.astype(np.float64, copy=False)
         matrix = np.asarray(outputs[1], dtype=np.float64) if with_probabilities else None
