@@ -364,4 +364,3 @@ def rewrite_and_verify(model: Any, frame: Any, example: Any) -> RewrittenModel:
         rows_verified=len(rows),
         methods_verified=methods,
     )
-

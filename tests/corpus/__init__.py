@@ -175,13 +175,9 @@ def stack_predictors() -> CorpusEntry:
     X, y = data.ames()
     cat_selector = make_column_selector(dtype_include=["category", "object"])
     num_selector = make_column_selector(dtype_include="number")
-    cat_tree_processor = OrdinalEncoder(
-        handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-2
-    )
+    cat_tree_processor = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-2)
     num_tree_processor = SimpleImputer(strategy="mean", add_indicator=True)
-    tree_preprocessor = make_column_transformer(
-        (num_tree_processor, num_selector), (cat_tree_processor, cat_selector)
-    )
+    tree_preprocessor = make_column_transformer((num_tree_processor, num_selector), (cat_tree_processor, cat_selector))
     cat_linear_processor = OneHotEncoder(handle_unknown="ignore")
     num_linear_processor = make_pipeline(StandardScaler(), SimpleImputer(strategy="mean", add_indicator=True))
     linear_preprocessor = make_column_transformer(

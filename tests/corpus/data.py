@@ -80,7 +80,7 @@ def news(n_docs: int = 240, seed: int = 0) -> tuple[list[str], np.ndarray]:
         "rec.autos": "engine car dealer brake tire driving wheel mileage transmission sedan",
         "talk.religion.misc": "faith church belief god scripture moral religion prayer doctrine soul",
     }
-    common = "the a of and to in is it that for on with as was this".split()
+    common = ["the", "a", "of", "and", "to", "in", "is", "it", "that", "for", "on", "with", "as", "was", "this"]
     labels = np.array(list(topics))[rng.integers(0, len(topics), n_docs)]
     docs = []
     for label in labels:
