@@ -163,7 +163,9 @@ class _PandasFindingPickler(pickle.Pickler):
         self.found: list[str] = []
 
     def reducer_override(self, obj: Any) -> Any:
-        if _is_pandas_object(obj) or (isinstance(obj, type) and obj.__module__.split(".")[0] == "pandas"):
+        if isinstance(obj, type) and obj.__module__.split(".")[0] == "pandas":
+            self.found.append(f"{obj.__module__}.{obj.__qualname__}")
+        elif _is_pandas_object(obj):
             self.found.append(f"{type(obj).__module__}.{type(obj).__qualname__}")
         return NotImplemented
 

@@ -8,12 +8,14 @@ strings for text models) and example rows of the same kind.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.cluster import KMeans
 from sklearn.compose import (
@@ -366,3 +368,25 @@ SLOW: dict[str, Callable[[], CorpusEntry]] = {
     for builder in (mixed_types_grid_search, stack_predictors, multioutput_classification, calibrated_classifier)
 }
 """Entries with cross-validation inside (grid search, stacking, calibration): behind the `corpus` marker."""
+
+
+@functools.cache
+def build(name: str) -> CorpusEntry:
+    """The fitted entry, fitted once per test session (models are only read by the tests)."""
+    return {**FAST, **SLOW}[name]()
+
+
+def entry_params(select: Callable[[str], bool] = lambda _: True) -> list[Any]:
+    """pytest parameters over the corpus entries, the slow ones marked `corpus`."""
+    return [pytest.param(name, id=name) for name in FAST if select(name)] + [
+        pytest.param(name, id=name, marks=pytest.mark.corpus) for name in SLOW if select(name)
+    ]
+
+
+def is_dataframe_entry(name: str) -> bool:
+    """Whether the entry is fitted on a DataFrame (not on a list of texts)."""
+    return name not in TEXT_ENTRIES
+
+
+TEXT_ENTRIES = frozenset({"text_classification"})
+"""Entries fitted on a list of strings."""
