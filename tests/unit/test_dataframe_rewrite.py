@@ -9,6 +9,7 @@ import sys
 import textwrap
 import warnings
 from pathlib import Path
+
 import joblib
 import numpy as np
 import pandas as pd
@@ -110,9 +111,7 @@ def test_rows_with_missing_values_answer_like_the_original() -> None:
     rows = frame_rows(frame, result.feature_names)
     assert rows[0][result.feature_names.index("age")] is None
     array = rows_to_array(rows, numeric_only=False)
-    np.testing.assert_allclose(
-        result.model.predict_proba(array), entry.model.predict_proba(frame), rtol=0, atol=1e-9
-    )
+    np.testing.assert_allclose(result.model.predict_proba(array), entry.model.predict_proba(frame), rtol=0, atol=1e-9)
 
 
 def test_a_changed_model_fails_verification() -> None:
