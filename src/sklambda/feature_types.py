@@ -213,6 +213,7 @@ def _merge(name: str, entry: _CategoryEvidence) -> FeatureType:
 def detect_feature_types(
     model: Any,
     *,
+    names: Sequence[str] | None = None,
     nullable_check: Callable[[int], bool] | None = None,
     frame: Any = None,
     categorical: Collection[str] = (),
@@ -221,12 +222,14 @@ def detect_feature_types(
 ) -> list[FeatureType]:
     """The type of every input feature, in input order.
 
+    `names` are the feature names when the model no longer records them (a model rewritten for plain rows keeps
+    them in `RewrittenModel.feature_names`); by default `feature_names(model)`.
     `nullable_check(i)` answers whether the model predicts with a missing value in feature i (see
     `missing_value_check`); without it only the `nullable` override marks features nullable. `frame`, the training
     DataFrame when there is one, types the columns no encoder sees (e.g. dropped by a `ColumnTransformer`): one that
     does not hold numbers is a category with any value accepted. `categorical`, `text` and `nullable` name features
     whose type detection cannot tell; they win over what is detected."""
-    names = feature_names(model)
+    names = list(names) if names is not None else feature_names(model)
     unknown = sorted((set(categorical) | set(text) | set(nullable)) - set(names))
     if unknown:
         raise FeatureTypeError(f"no feature named {', '.join(unknown)}: the model's features are {', '.join(names)}")
