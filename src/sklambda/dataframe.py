@@ -275,6 +275,15 @@ def predicts(model: Any, frame: Any) -> bool:
 
 def _same_output(original: Any, rewritten: Any) -> str | None:
     """None when the two outputs are identical (labels) or within ABS_TOLERANCE (numbers), else what differs."""
+    if isinstance(original, list):
+        # one array per output (multi-output predict_proba), each compared on its own: their shapes may differ
+        if not isinstance(rewritten, list) or len(rewritten) != len(original):
+            return "a different number of outputs"
+        for index, (left, right) in enumerate(zip(original, rewritten, strict=True)):
+            difference = _same_output(left, right)
+            if difference is not None:
+                return f"output {index}: {difference}"
+        return None
     original = np.asarray(original)
     rewritten = np.asarray(rewritten)
     if original.shape != rewritten.shape:

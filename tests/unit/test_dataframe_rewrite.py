@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.compose import ColumnTransformer, make_column_transformer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
@@ -143,6 +143,16 @@ def test_function_transformer_calling_dataframe_methods_is_refused() -> None:
     assert "\n" not in message
     assert "FunctionTransformer calls fare_per_year" in message
     assert "numpy array" in message
+
+
+def test_function_transformer_of_a_numpy_function_is_kept() -> None:
+    """np.log1p works on arrays as well as DataFrames: the model does not need pandas and is rewritten."""
+    X, y = data.diabetes_with_missing()
+    X = X.fillna(0.0).abs()
+    model = make_pipeline(FunctionTransformer(np.log1p), LinearRegression()).fit(X, y)
+    result = rewrite_and_verify(model, X, X.iloc[:2])
+    assert result.methods_verified == ["predict"]
+    assert result.numeric_only
 
 
 def test_model_not_fitted_on_a_dataframe_is_not_rewritten() -> None:
