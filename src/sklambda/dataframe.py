@@ -241,7 +241,9 @@ def verification_frame(model: Any, frame: Any, example: Any, *, max_rows: int = 
     frame = frame[names]
     base = pd.concat([example[names], frame.head(max_rows // 4)], ignore_index=True)
     generated: list[Any] = [base]
-    template = frame.iloc[[0] * 5].reset_index(drop=True)
+    # generated rows start from the user's example row: a training row may hold values the model refuses (NaN)
+    first = example[names].iloc[[0]]
+    template = first.iloc[[0] * 5].reset_index(drop=True)
     for name in names:
         column = frame[name]
         if pd.api.types.is_numeric_dtype(column) and not isinstance(column.dtype, pd.CategoricalDtype):
@@ -253,11 +255,11 @@ def verification_frame(model: Any, frame: Any, example: Any, *, max_rows: int = 
             generated.append(probe)
         else:
             categories = column.dropna().unique()[:max_categories]
-            probe = frame.iloc[[0] * len(categories)].reset_index(drop=True)
+            probe = first.iloc[[0] * len(categories)].reset_index(drop=True)
             probe[name] = categories
             generated.append(probe)
     for name in names:
-        probe = frame.iloc[[0]].reset_index(drop=True)
+        probe = first.reset_index(drop=True)
         probe[name] = np.nan
         if predicts(model, probe):
             generated.append(probe)
@@ -340,7 +342,12 @@ def verify_rewrite(original: Any, rewritten: Any, frame: Any, *, numeric_only: b
             continue
         try:
             expected = getattr(original, method)(frame[names])
-        except (AttributeError, ValueError, TypeError, NotImplementedError):
+        except Exception as error:  # a method the fitted model cannot answer is not compared, but predict must be
+            if method == "predict":
+                raise DataFrameModelError(
+                    f"the model does not predict its own rows ({type(error).__name__}: {error}): check that the "
+                    "DataFrame and the example rows are the ones it was fitted for"
+                ) from error
             continue
         try:
             answered = getattr(rewritten, method)(rows)
