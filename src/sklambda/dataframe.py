@@ -56,6 +56,16 @@ class RewrittenModel:
     rows_verified: int
     methods_verified: list[str]
 
+    def record(self) -> dict[str, Any]:
+        """What the manifest records about the rewrite: that it happened, and how it was verified."""
+        return {
+            "rewritten_from_dataframe": True,
+            "input": "float64" if self.numeric_only else "object",
+            "rows_verified": self.rows_verified,
+            "methods_verified": list(self.methods_verified),
+            "tolerance": ABS_TOLERANCE,
+        }
+
 
 def fitted_on_dataframe(model: Any) -> bool:
     """Whether the model recorded column names at fit time (it was fitted on a DataFrame)."""
