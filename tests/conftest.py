@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from predict_service import runtimes
 from predict_service.api import create_app
 from predict_service.config import Settings
+from predict_service.loading import load_model_dir
 from predict_service.predictions import PredictionRuntime
-from predict_service.runtime import ModelRuntime
 
 from sklambda.served import ServedApp
 from sklambda.training import train_demo
@@ -29,7 +30,7 @@ def demo_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # The API must behave identically whichever runtime serves the model, so everything built on `demo_runtime` (the
 # API tests, the telemetry tests, the hardening matrix) runs against both.
-RUNTIMES = ["sklearn", "onnx"]
+RUNTIMES = list(runtimes.RUNTIMES)
 
 
 @pytest.fixture(scope="session")
@@ -42,12 +43,16 @@ def demo_onnx_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session", params=RUNTIMES)
-def demo_runtime(request: pytest.FixtureRequest, demo_model_dir: Path) -> PredictionRuntime:
-    if request.param == "onnx":
-        from predict_service.onnx_runtime import OnnxRuntime
-
-        return OnnxRuntime.load(request.getfixturevalue("demo_onnx_model_dir"))
-    return ModelRuntime.load(demo_model_dir)
+def demo_runtime(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> PredictionRuntime:
+    """The demo model served by each runtime in the registry (the default runtime's directory is demo_model_dir)."""
+    if request.param == runtimes.DEFAULT_RUNTIME:
+        model_dir: Path = request.getfixturevalue("demo_model_dir")
+    elif request.param == "onnx":
+        model_dir = request.getfixturevalue("demo_onnx_model_dir")
+    else:
+        model_dir = tmp_path_factory.mktemp(f"demo-{request.param}") / "model"
+        train_demo(model_dir, runtime=request.param)
+    return load_model_dir(model_dir)
 
 
 @pytest.fixture

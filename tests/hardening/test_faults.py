@@ -1,7 +1,7 @@
 """End-to-end model faults: a broken model directory or S3 source must stop Lambda's init with exactly one clear JSON
 log line saying what to do, and must leave `sklambda serve` running and answering 503 on /health instead of crashing.
 
-tests/unit/test_runtime.py and tests/unit/test_model_source.py check the error messages of ModelRuntime.load and
+tests/unit/test_runtime.py and tests/unit/test_model_source.py check the error messages of SklearnRuntime.load and
 fetch_model_dir in-process, and tests/integration/test_cli.py serves a missing directory; here the real entry points
 run in subprocesses (`import handler` as Lambda's init does, and `sklambda serve`) and what an operator sees is checked:
 the process outcome, the log lines on stdout, and /health.

@@ -9,9 +9,9 @@ import joblib
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from predict_service.app import create_app
+from predict_service.api import create_app
 from predict_service.config import Settings
-from predict_service.runtime import ModelRuntime
+from predict_service.runtimes.sklearn import SklearnRuntime
 
 from sklambda.dataframe import frame_rows
 from sklambda.packaging import package_model
@@ -45,7 +45,7 @@ def test_packaged_dataframe_pipeline_answers_like_the_original(name: str, tmp_pa
     frame = entry.X.iloc[:40]
     rows = frame_rows(frame, names)
     assert any(value is None for row in rows for value in row), "the rows must include nulls"
-    with TestClient(create_app(Settings(), ModelRuntime.load(model_dir))) as client:
+    with TestClient(create_app(Settings(), SklearnRuntime.load(model_dir))) as client:
         response = client.post("/predict", json={"instances": rows})
     assert response.status_code == 200, response.text
     expected = np.asarray(entry.model.predict(frame)).tolist()

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from predict_service.errors import ModelLoadError
 from predict_service.manifest import MODEL_FILENAME
 from predict_service.predictions import PredictionRuntime
-from predict_service.runtime import ModelRuntime
+from predict_service.runtimes.sklearn import SklearnRuntime
 
 from tests.support.data import IRIS_FEATURES, iris_rows
 
@@ -209,7 +209,7 @@ def test_unknown_route_and_method_are_json(client: TestClient) -> None:
 @pytest.mark.parametrize("demo_runtime", ["sklearn"], indirect=True)
 def test_unexpected_exception_is_500_without_internals(
     make_client: Callable[..., TestClient],
-    demo_runtime: ModelRuntime,
+    demo_runtime: SklearnRuntime,
     monkeypatch: pytest.MonkeyPatch,
     service_log: pytest.LogCaptureFixture,
 ) -> None:
@@ -241,7 +241,7 @@ def test_not_ready_app_names_load_error_kind(tmp_path: Path) -> None:
     from predict_service.config import Settings
 
     with pytest.raises(ModelLoadError) as raised:
-        ModelRuntime.load(tmp_path / "missing")
+        SklearnRuntime.load(tmp_path / "missing")
     client = TestClient(create_app(Settings(), None, raised.value))
     assert client.get("/health").json()["detail"] == {"reason": "ModelLoadError"}
 

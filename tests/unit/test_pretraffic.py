@@ -21,7 +21,7 @@ from mangum import Mangum
 from mangum.types import LambdaCognitoIdentity, LambdaMobileClientContext
 from predict_service.api import create_app
 from predict_service.config import Settings
-from predict_service.runtime import ModelRuntime
+from predict_service.runtimes.sklearn import SklearnRuntime
 
 from ..support.events import load_event
 
@@ -108,7 +108,7 @@ def clients() -> Iterator[Clients]:
 @pytest.fixture(scope="module")
 def app_handler(demo_model_dir: Path) -> Mangum:
     """The real service with the demo model, as handler.py builds it on Lambda."""
-    return Mangum(create_app(Settings(model_dir=demo_model_dir), ModelRuntime.load(demo_model_dir)), lifespan="off")
+    return Mangum(create_app(Settings(model_dir=demo_model_dir), SklearnRuntime.load(demo_model_dir)), lifespan="off")
 
 
 def app_answer(handler: Mangum, event: dict[str, Any]) -> dict[str, Any]:
