@@ -16,8 +16,9 @@ Lambda Python) against a small Runtime API served here, as in the Lambda executi
   point through them as Lambda's /opt/python and /opt/model would. Nothing may be written there, as on Lambda's
   read-only mounts: PYTHONDONTWRITEBYTECODE keeps Python from trying. TMPDIR is the scratch directory's tmp/.
 - a timeout kills the environment and answers Lambda's `Sandbox.Timedout` error; an init error (import failure,
-  invalid settings) is Lambda's `Runtime.*` error: API Gateway answers both 502 {"message": "Internal server error"}
-  and the log has the error as Lambda reports it.
+  invalid settings) is the error the runtime interface client reports, with Lambda's INIT_REPORT line; SAM's
+  emulation answers both 500 {"message": "Internal server error"}, as an HTTP API does for a failed invocation, and
+  the log has the error as Lambda reports it.
 
 Ctrl-C (or SIGTERM) stops the server and the function process.
 """
@@ -143,8 +144,14 @@ class RuntimeApi:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                # A poll from an environment that was just killed (timeout, init error) loses its connection.
+                LOG.debug("runtime api: connection from %s ended", client_address, exc_info=True)
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, name="runtime-api", daemon=True)
 
     @property
@@ -165,8 +172,8 @@ class RuntimeApi:
         self.init_failed.clear()
         self.polled.clear()
         self.current = None
-        while not self.pending.empty():
-            self.pending.get_nowait()
+        # A new queue: a poll of the killed environment may still be waiting on the old one.
+        self.pending = queue.Queue()
 
 
 def parse_error(body: bytes) -> dict[str, Any]:
@@ -325,7 +332,7 @@ class LocalLambda:
     ) -> bytes:
         duration_ms = (time.monotonic() - started) * 1000
         if error is not None:
-            # What Lambda logs for a failed invocation, then what the invoke returns (API Gateway answers 502).
+            # What Lambda logs for a failed invocation; the invoke returns it (SAM answers 500, as an HTTP API does).
             self.say(json.dumps(error))
         init = f"\tInit Duration: {self.init_duration_ms:.2f} ms" if self.init_duration_ms is not None else ""
         self.init_duration_ms = None
