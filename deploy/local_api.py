@@ -463,7 +463,14 @@ def main(argv: list[str] | None = None) -> int:
         try:
             overrides = parse_overrides(args.parameter_overrides)
             service, runner = build_service(
-                args.build_dir, overrides, args.host, args.port, args.lambda_python, Path(scratch), sys.stderr
+                # absolute(), not resolve(): the venv's python is a link, and the venv is found through it.
+                args.build_dir,
+                overrides,
+                args.host,
+                args.port,
+                args.lambda_python.absolute(),
+                Path(scratch),
+                sys.stderr,
             )
         except LocalApiError as error:
             sys.stderr.write(f"local-api: {error}\n")

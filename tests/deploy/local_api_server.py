@@ -65,7 +65,8 @@ def running_local_api(
             pytest.fail(f"{python} missing: run `{fix}` (make test does it through TEST_PREREQS)")
     port = free_port()
     command = [str(SAM_PYTHON), "-m", "deploy.local_api", "--build-dir", str(build_dir), "--port", str(port)]
-    command += ["--lambda-python", str(LAMBDA_PYTHON), "--parameter-overrides"]
+    # Relative to the repository, as `make local-api` passes it (the function runs with another working directory).
+    command += ["--lambda-python", str(LAMBDA_PYTHON.relative_to(REPO_ROOT)), "--parameter-overrides"]
     command += [f"{name}={value}" for name, value in overrides.items()]
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
     env["SAM_CLI_TELEMETRY"] = "0"
