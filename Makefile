@@ -18,6 +18,7 @@ help:
 	@echo "make test    - set up everything and run the whole test suite"
 	@echo "make check   - ruff + mypy"
 	@echo "make build   - sam validate --lint + sam build (no Docker), with package sizes"
+	@echo "make local-api - the built function + layer behind SAM's API Gateway emulation on http://127.0.0.1:3000 (no Docker)"
 	@echo "make bench   - benchmark against raw model.predict and a Flask baseline"
 
 $(VENV)/.installed: requirements-dev.txt functions/predict/requirements.txt layers/model/requirements.txt pyproject.toml

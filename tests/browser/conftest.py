@@ -162,6 +162,26 @@ def api_server(model_dir: Path, origins: tuple[str, str], dev_origin: str) -> It
             process.wait(timeout=10)
 
 
+@pytest.fixture(scope="package")
+def local_api_server(origins: tuple[str, str], dev_origin: str) -> Iterator[ApiServer]:
+    """The built function and layer (`make sam-build`, shared with the deploy tests in one run) behind SAM CLI's API
+    Gateway emulation, as `make local-api` serves them: CORS is answered from template.yaml's CorsConfiguration, as
+    in the cloud, not by the app's middleware."""
+    from tests.deploy.conftest import SAM, sam_build
+    from tests.deploy.local_api_server import running_local_api
+
+    if not SAM.is_file():
+        unavailable(f"{SAM} not found: run `make sam-install` (make test does it)")
+    allowed_origin, _ = origins
+    build = sam_build("x86_64")
+    overrides = {"AllowedOrigins": f"{allowed_origin},{dev_origin}"}
+    with running_local_api(build.build_dir, overrides, ARTIFACTS / "local-api.log") as api:
+        server = ApiServer(api.url, allowed_origin, api.process, api.log_path)
+        status, server.manifest, _ = http_json("GET", server.url + "/model")
+        assert status == 200, server.manifest
+        yield server
+
+
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Silence per-request logging: pytest would show it for every failing test."""

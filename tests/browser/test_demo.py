@@ -15,6 +15,12 @@ pytestmark = pytest.mark.browser
 DOCS_SCREENSHOT = ROOT / "docs" / "img" / "demo.png"
 
 
+@pytest.fixture(scope="module")
+def api_server(local_api_server: ApiServer) -> ApiServer:
+    """The demo page against the built artifact behind API Gateway-style routing and CORS (`make local-api`)."""
+    return local_api_server
+
+
 def open_demo(page: PageRecorder, origin: str, api: ApiServer) -> Any:
     page.page.goto(f"{origin}/index.html?api={quote(api.url, safe='')}")
     return page.page

@@ -3,6 +3,7 @@ offline translations of template.yaml. Nothing here talks to AWS."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -77,9 +78,11 @@ class SamBuild:
         return self.build_dir / "ModelLayer"
 
 
+@functools.cache
 def sam_build(arch: str, resource: str = "", model_dir: Path | None = None, label: str = "") -> SamBuild:
     """`make sam-build`, i.e. exactly what `make build` runs, into test-artifacts/; `model_dir` replaces
-    layers/model/model as the model the layer is built from."""
+    layers/model/model as the model the layer is built from. Once per test session for the same arguments: the
+    deploy, local-api and browser tests share the builds."""
     build_dir = ARTIFACTS / "-".join(part for part in ("sam-build", arch, resource, label) if part)
     command = [
         "make",

@@ -131,8 +131,12 @@ def test_cors_defaults_to_the_local_dev_origins_without_wildcard() -> None:
 def test_empty_allowed_origins_turns_cors_off() -> None:
     cfn, resolver = translated(AllowedOrigins="")
     _, api = only(cfn, "AWS::ApiGatewayV2::Api")
+    _, function = only(cfn, "AWS::Lambda::Function")
 
-    assert "x-amazon-apigateway-cors" not in resolver.resolve(api["Body"])
+    # An empty configuration (what SAM CLI's reader can evaluate, unlike AWS::NoValue): no origin, method or header
+    # is allowed, and the app gets no origins either.
+    assert resolver.resolve(api["Body"])["x-amazon-apigateway-cors"] == {}
+    assert resolver.resolve(function["Environment"])["Variables"]["CORS_ALLOW_ORIGINS"] == ""
 
 
 def test_function_runtime_handler_layer_and_environment() -> None:
