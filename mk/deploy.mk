@@ -1,4 +1,4 @@
-# Deploy side (issue 4): SAM CLI venv, `make build` (validate + build + size report), deploy tests, test events.
+# Deploy side: SAM CLI venv, `make build` (validate + build + size report), deploy tests, test events.
 # Included by the Makefile (`-include mk/*.mk`), which defines VENV, PY, `install` and `model`.
 
 # The Lambda Python version: template.yaml's Runtime (python$(LAMBDA_PYTHON)) must say the same, and

@@ -1,4 +1,4 @@
-# Front end (issue 5): the JS client's unit tests, the React demo's build, and `npm run dev`.
+# Front end: the JS client's unit tests, the React demo's build, and `npm run dev`.
 # `make test` runs js-test and frontend-build first, then pytest runs tests/browser against the build.
 NPM ?= npm
 NODE ?= node
