@@ -131,7 +131,7 @@ def test_cors_defaults_to_the_local_dev_origins_without_wildcard() -> None:
 def test_empty_allowed_origins_turns_cors_off() -> None:
     cfn, resolver = translated(AllowedOrigins="")
     _, api = only(cfn, "AWS::ApiGatewayV2::Api")
-    _, function = only(cfn, "AWS::Lambda::Function")
+    function = properties(cfn, "PredictFunction")
 
     # An empty configuration (what SAM CLI's reader can evaluate, unlike AWS::NoValue): no origin, method or header
     # is allowed, and the app gets no origins either.
