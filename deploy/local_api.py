@@ -430,9 +430,16 @@ def build_service(
         raise LocalApiError(f"no Lambda Python at {lambda_python}: run `make local-api` (it creates .venv-lambda)")
     stacks, _ = SamLocalStackProvider.get_stacks(str(template), parameter_overrides=overrides)
     api = ApiProvider(stacks).api
-    functions = list(SamFunctionProvider(stacks, use_raw_codeuri=True).get_all())
+    # Only the function the API's routes invoke: the stack's other functions (the CodeDeploy pre-traffic hook) are
+    # never called through API Gateway.
+    routed = {route.function_name for route in api.routes}
+    functions = [
+        function
+        for function in SamFunctionProvider(stacks, use_raw_codeuri=True).get_all()
+        if {function.name, function.function_id, function.functionname, function.full_path} & routed
+    ]
     if len(functions) != 1:
-        raise LocalApiError(f"{template} has {len(functions)} functions; local-api runs exactly one")
+        raise LocalApiError(f"{template}: the API routes invoke {len(functions)} functions; local-api runs exactly one")
     function = functions[0]
     function_dir = (build_dir / str(function.codeuri)).resolve()
     layer_dirs = [(build_dir / str(layer.codeuri)).resolve() for layer in function.layers]
