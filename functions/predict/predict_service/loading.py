@@ -57,8 +57,10 @@ def stack_not_importable(error: ImportError) -> ModelLoadError:
     layer, so the layer is missing, or was built for another Python version or architecture."""
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
     machine = platform.machine()
+    # numpy's own ImportError spans a dozen lines of advice; the log line is one line.
+    said = " ".join(str(error).split())[:300]
     return ModelLoadError(
-        f"the function cannot import {error.name or 'a module'} ({error}): the model layer, which provides numpy, "
+        f"the function cannot import {error.name or 'a module'} ({said}): the model layer, which provides numpy, "
         f"scikit-learn or onnxruntime, is missing from the function or was built for another Python or architecture "
         f"than this function's (Python {python}, {machine}). Build the function and its layer together with "
         f"`make build` (sam build) and deploy both with `sam deploy`, so that the function lists the model layer in "
