@@ -55,13 +55,26 @@ class JsonLineFormatter(logging.Formatter):
         return orjson.dumps(document, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to sys.stdout as it is when a line is written, not when the handler was made: whoever replaces
+    sys.stdout later (pytest's capture, contextlib.redirect_stdout) gets the lines."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _: TextIO) -> None:
+        pass
+
+
 def configure_logging(level: str, stream: TextIO | None = None) -> None:
-    """Send `predict_service.*` records to `stream` (stdout, as Lambda expects) as one JSON object per line.
-    Idempotent: the first call decides the stream."""
+    """Send `predict_service.*` records to `stream` (by default stdout, as Lambda expects) as one JSON object per
+    line. Idempotent: the first call decides the stream."""
     service_logger = logging.getLogger(SERVICE_LOGGER)
     service_logger.setLevel(level)
     if not any(getattr(handler, "sklambda", False) for handler in service_logger.handlers):
-        handler = logging.StreamHandler(stream or sys.stdout)
+        handler: logging.StreamHandler[TextIO] = StdoutHandler() if stream is None else logging.StreamHandler(stream)
         handler.setFormatter(JsonLineFormatter())
         handler.sklambda = True  # type: ignore[attr-defined]
         service_logger.addHandler(handler)
