@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -168,3 +169,18 @@ def test_python_warnings_become_json_warning_lines_of_the_service_log() -> None:
     [line] = [json.loads(text) for text in stream.getvalue().splitlines()]
     assert line["level"] == "WARNING" and line["service"] == "sklambda"
     assert "UserWarning: joblib will operate in serial mode" in line["message"]
+
+
+def test_timestamps_are_utc_to_the_millisecond_across_seconds() -> None:
+    formatter = JsonLineFormatter()
+    times = [(1_800_000_000, 250), (1_800_000_000, 999), (1_800_000_001, 4), (1_700_000_000, 500)]
+    stamps = []
+    for second, millis in times:
+        record = logging.makeLogRecord({"msg": "tick", "levelname": "INFO"})
+        record.created, record.msecs = second + millis / 1000, millis
+        stamps.append(json.loads(formatter.format(record))["timestamp"])
+
+    expected = [
+        f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(second))},{millis:03d}+0000" for second, millis in times
+    ]
+    assert stamps == expected

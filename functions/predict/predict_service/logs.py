@@ -34,13 +34,25 @@ class JsonLineFormatter(logging.Formatter):
     """One record as one JSON line. Built with orjson, as one dict: the per-request line is written on every request,
     and a general-purpose formatter costs more than the prediction of a small model."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        # The date and time to the second, formatted once per second rather than once per line.
+        self.second = -1
+        self.second_text = ""
+
+    def timestamp(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self.second:
+            self.second_text = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
+            self.second = second
+        return f"{self.second_text},{int(record.msecs):03d}+0000"
+
     def format(self, record: logging.LogRecord) -> str:
-        seconds = time.gmtime(record.created)
         document: dict[str, Any] = {
             "level": record.levelname,
             "location": f"{record.funcName}:{record.lineno}",
             "message": record.getMessage(),
-            "timestamp": f"{time.strftime('%Y-%m-%d %H:%M:%S', seconds)},{int(record.msecs):03d}+0000",
+            "timestamp": self.timestamp(record),
             "service": SERVICE_NAME,
         }
         trace_id = _xray_trace_id()
