@@ -8,8 +8,8 @@ import gc
 # collections a request triggers scan that request's objects only.
 gc.disable()
 
-from predict_service.api.handler import build_handler  # noqa: E402
+from predict_service.loading import lambda_handler  # noqa: E402
 
-handler = build_handler()
+handler = lambda_handler()
 gc.freeze()
 gc.enable()

@@ -222,6 +222,8 @@ def write_model_dir(
             manifest = ModelManifest.model_validate(
                 {**manifest.model_dump(), "runtime": runtime, **exported.manifest_fields}
             )
+        shipped = manifest.shipped_file()
+        manifest = manifest.model_copy(update={"model_bytes": (staging / shipped.name).stat().st_size})
         write_manifest(staging, manifest)
         try:
             served = SklearnRuntime.load(staging)

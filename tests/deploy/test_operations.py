@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -213,17 +214,18 @@ def matches(pattern: str, line: str) -> bool:
     return isinstance(document, dict) and document.get(field) == value
 
 
-def test_internal_errors_filter_matches_the_apps_internal_error_metric_line_only(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def test_internal_errors_filter_matches_the_apps_internal_error_metric_line_only() -> None:
     cfn, resolver = translated(MetricsNamespace="sklambda-test")
     metric_filter = cfn["Resources"]["InternalErrorsMetricFilter"]["Properties"]
     telemetry = Telemetry("sklambda", "1.0.0")
 
-    telemetry.error("InternalError")
-    internal_error = capsys.readouterr().out.strip().splitlines()[-1]
-    telemetry.error("ValidationError")
-    rejection = capsys.readouterr().out.strip().splitlines()[-1]
+    try:
+        raise RuntimeError("unexpected")
+    except RuntimeError:
+        internal_error = service_lines(
+            lambda: telemetry.error("InternalError", "unhandled error", logging.ERROR, exc_info=True, status=500)
+        )[-1]
+    rejection = service_lines(lambda: telemetry.error("InvalidInputError", status=422))[-1]
 
     assert metric_filter["LogGroupName"] == {"Ref": "PredictFunctionLogGroup"}
     assert matches(metric_filter["FilterPattern"], internal_error)
@@ -239,14 +241,32 @@ def test_internal_errors_filter_matches_the_apps_internal_error_metric_line_only
     assert (alarm["Namespace"], alarm["MetricName"]) == ("sklambda-test", "InternalErrors")
 
 
-def service_log_line(level: int, message: str) -> str:
-    """One line as the service's logger writes it (its own JSON formatter)."""
+def service_formatter() -> logging.Formatter:
     configure_logging("INFO")
     [formatter] = [h.formatter for h in logging.getLogger("predict_service").handlers if getattr(h, "sklambda", False)]
     assert formatter is not None
+    return formatter
+
+
+def service_lines(write: Callable[[], object]) -> list[str]:
+    """The lines `write` makes the service's loggers write, through the service's own JSON formatter."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(formatter)
+    handler.setFormatter(service_formatter())
+    service_logger = logging.getLogger("predict_service")
+    service_logger.addHandler(handler)
+    try:
+        write()
+    finally:
+        service_logger.removeHandler(handler)
+    return stream.getvalue().strip().splitlines()
+
+
+def service_log_line(level: int, message: str) -> str:
+    """One line as the service's logger writes it (its own JSON formatter)."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(service_formatter())
     handler.handle(logging.LogRecord("predict_service.loading", level, __file__, 1, message, None, None))
     return stream.getvalue().strip()
 

@@ -48,11 +48,28 @@ def refusal(model_dir: Path) -> str:
 
 def test_written_manifest_states_feature_names_and_count(demo_model_dir: Path) -> None:
     written = raw_manifest(demo_model_dir)
-    assert written["schema_version"] == MANIFEST_SCHEMA_VERSION == 2
+    assert written["schema_version"] == MANIFEST_SCHEMA_VERSION == 3
     assert written["feature_names"] == IRIS_FEATURES
     assert written["n_features"] == 4
     assert [feature["name"] for feature in written["features"]] == written["feature_names"]
     assert written["format"] == "joblib" and written["skops"] is None
+
+
+def test_written_manifest_records_the_size_of_the_model_file_it_ships(
+    demo_model_dir: Path, demo_onnx_model_dir: Path
+) -> None:
+    assert raw_manifest(demo_model_dir)["model_bytes"] == (demo_model_dir / MODEL_FILENAME).stat().st_size
+    # An ONNX directory keeps model.joblib beside model.onnx, but ships (and downloads) model.onnx.
+    assert raw_manifest(demo_onnx_model_dir)["model_bytes"] == (demo_onnx_model_dir / "model.onnx").stat().st_size
+
+
+def test_manifest_without_model_bytes_still_loads(demo_model_dir: Path, tmp_path: Path) -> None:
+    model_dir = tmp_path / "model"
+    shutil.copytree(demo_model_dir, model_dir)
+    written = raw_manifest(model_dir)
+    del written["model_bytes"]
+    (model_dir / MANIFEST_FILENAME).write_text(json.dumps({**written, "schema_version": 2}))
+    assert read_manifest(model_dir).model_bytes is None
 
 
 @pytest.mark.parametrize(
@@ -70,7 +87,7 @@ def test_written_manifest_states_feature_names_and_count(demo_model_dir: Path) -
         (lambda m: m.update(n_features=5), "n_features is 5 but features lists 4"),
         (lambda m: m.pop("feature_names"), "feature_names: Field required"),
         (lambda m: m.pop("n_features"), "n_features: Field required"),
-        (lambda m: m.update(schema_version=3), "schema_version 3 is not one this sklambda reads (1 to 2)"),
+        (lambda m: m.update(schema_version=4), "schema_version 4 is not one this sklambda reads (1 to 3)"),
     ],
     ids=["reordered", "truncated", "wrong-count", "names-dropped", "count-dropped", "newer-schema"],
 )

@@ -430,3 +430,37 @@ def test_parse_s3_uri_splits_bucket_and_prefix(uri: str, expected: tuple[str, st
 def test_parse_s3_uri_rejects_non_s3_uris(uri: str) -> None:
     with pytest.raises(ModelLoadError, match="MODEL_S3_URI"):
         parse_s3_uri(uri)
+
+
+def test_model_larger_than_the_free_cache_space_is_refused_before_downloading(
+    s3: Any, demo_model_dir: Path, tmp_path: Path
+) -> None:
+    # A manifest recording more bytes than any disk here has free: the check must refuse it without downloading.
+    manifest = json.loads((demo_model_dir / "model.json").read_text())
+    manifest["model_bytes"] = 2**60
+    s3.put_object(Bucket=BUCKET, Key="big/model.json", Body=json.dumps(manifest).encode())
+    s3.put_object(Bucket=BUCKET, Key="big/model.joblib", Body=(demo_model_dir / "model.joblib").read_bytes())
+    dest = tmp_path / "cache"
+
+    with pytest.raises(ModelLoadError) as raised:
+        fetch_model_dir(f"s3://{BUCKET}/big", manifest["sha256"], dest)
+
+    message = raised.value.message
+    assert message.startswith(f"model.joblib at s3://{BUCKET}/big is {2**60 // 2**20} MB but MODEL_CACHE_DIR ({dest})")
+    assert "raise the template's EphemeralStorageMB parameter" in message
+    detail = raised.value.detail
+    assert (
+        detail["model_bytes"] == 2**60
+        and detail["needed_mb"] * 2**20 >= 2**60 + detail["total_bytes"] - detail["free_bytes"]
+    )
+    assert names_in(dest) == []
+
+
+def test_model_that_fits_the_free_cache_space_is_fetched(s3: Any, demo_model_dir: Path, tmp_path: Path) -> None:
+    manifest = json.loads((demo_model_dir / "model.json").read_text())
+    assert manifest["model_bytes"] == (demo_model_dir / "model.joblib").stat().st_size
+    upload_model_dir(s3, demo_model_dir, "fits")
+
+    dest = fetch_model_dir(f"s3://{BUCKET}/fits", manifest["sha256"], tmp_path / "cache")
+
+    assert names_in(dest) == ["model.joblib", "model.json"]

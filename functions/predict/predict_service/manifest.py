@@ -16,7 +16,7 @@ from .runtimes import SKOPS_FILENAME as SKOPS_FILENAME
 
 MANIFEST_FILENAME = "model.json"
 # 2: feature_names and n_features are stored, not only derived from `features`. Version 1 manifests still load.
-MANIFEST_SCHEMA_VERSION = 2
+MANIFEST_SCHEMA_VERSION = 3
 
 # What a skops file may never be trusted to reference, whatever the model: these run commands or code, or reach
 # files, processes and the network, and a model calls what it references at predict time, on request data.
@@ -180,6 +180,9 @@ class ModelManifest(BaseModel):
     # (skops.io, described by `skops`). The ONNX runtime ships model.onnx instead, so it takes no format.
     format: Literal["joblib", "skops"] = "joblib"
     skops: SkopsArtifact | None = None
+    # The size in bytes of the model file the directory ships (the one `shipped_file` names), recorded at packaging:
+    # what a MODEL_S3_URI model needs in MODEL_CACHE_DIR, checked before downloading. None in older manifests.
+    model_bytes: int | None = Field(default=None, ge=0)
 
     @model_validator(mode="before")
     @classmethod

@@ -15,8 +15,10 @@ checks the file against model.json once more, as it does for a model from the la
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from .errors import ModelLoadError
 from .manifest import MANIFEST_FILENAME, ModelManifest, file_sha256, manifest_problems
 from .runtimes import MODEL_FILES, RUNTIMES
 
+MIB = 1024 * 1024
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 # MODEL_FILES: every file a model directory may ship besides model.json (every runtime's); exactly one of them,
 # named by model.json, is fetched.
@@ -84,15 +87,12 @@ def fetch_model_dir(s3_uri: str, expected_sha256: str, dest: Path) -> Path:
             # The runtime would refuse this pair anyway (the file must match both); saying so now spares downloading
             # a large file and names the actual mistake: MODEL_SHA256 and the uploaded model do not belong together.
             raise ModelLoadError.s3_manifest_disagrees(s3_uri, MANIFEST_FILENAME, model_file, field, recorded, expected)
+        _make_room(dest, s3_uri, model_file, manifest.model_bytes)
         partial_model = dest / f".{model_file}.part"
         _download(s3, bucket, object_key(prefix, model_file), partial_model, model_file=model_file)
         actual = file_sha256(partial_model)
         if actual != expected:
             raise ModelLoadError.s3_download_mismatch(s3_uri, MANIFEST_FILENAME, model_file, field, actual, expected)
-        # A model of another kind fetched earlier into the same directory must not linger next to this one.
-        for other in MODEL_FILES:
-            if other != model_file:
-                (dest / other).unlink(missing_ok=True)
         # Renames within one directory are atomic: a crash mid-download never leaves a half file under a real name.
         # The manifest goes first, so a crash between the two renames leaves a model file that does not match it,
         # which the next init downloads again.
@@ -117,6 +117,34 @@ def _verified_copy(dest: Path, expected: str) -> bool:
     model_file, recorded, _ = manifest.shipped_file()
     model_path = dest / model_file
     return recorded == expected and model_path.is_file() and file_sha256(model_path) == expected
+
+
+def _make_room(dest: Path, s3_uri: str, model_file: str, model_bytes: int | None) -> None:
+    """Clear the model files of an earlier model out of `dest` (the copy there is not the configured one, or it would
+    have been reused), then check that the manifest's `model_bytes` fit in what is free: a download that fills
+    Lambda's /tmp fails halfway with an error that does not say the storage is too small."""
+    for name in MODEL_FILES:
+        (dest / name).unlink(missing_ok=True)
+    if model_bytes is None:
+        return  # a manifest packaged before model_bytes was recorded: the download itself will tell
+    usage = shutil.disk_usage(dest)
+    if model_bytes <= usage.free:
+        return
+    needed_mb = math.ceil((usage.total - usage.free + model_bytes) / MIB)
+    raise ModelLoadError(
+        f"{model_file} at {s3_uri} is {model_bytes / MIB:.0f} MB but MODEL_CACHE_DIR ({dest}) has only "
+        f"{usage.free / MIB:.0f} MB free of {usage.total / MIB:.0f} MB: raise the template's EphemeralStorageMB "
+        f"parameter (Lambda's /tmp, 512 MB unless raised, at most 10240) to at least {needed_mb}",
+        {
+            "model_s3_uri": s3_uri,
+            "model_file": model_file,
+            "model_bytes": model_bytes,
+            "model_cache_dir": str(dest),
+            "free_bytes": usage.free,
+            "total_bytes": usage.total,
+            "needed_mb": needed_mb,
+        },
+    )
 
 
 def _remove_partial_files(dest: Path) -> None:

@@ -55,16 +55,7 @@ def add_error_handlers(app: FastAPI, telemetry: Telemetry, not_found_message: st
     body, each counted and logged as a rejection (what was wrong, never what was sent)."""
 
     def rejected(request: Request, status: int, kind: str) -> None:
-        telemetry.error(kind)
-        logger.info(
-            "request rejected",
-            extra={
-                "request_id": request_id_of(request.scope),
-                "status": status,
-                "error_kind": kind,
-                "path": request.url.path[:100],
-            },
-        )
+        telemetry.error(kind, request_id=request_id_of(request.scope), status=status, path=request.url.path[:100])
 
     async def service_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, ServiceError)

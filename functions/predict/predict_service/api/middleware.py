@@ -16,8 +16,6 @@ from ..inputs import MAX_ECHOED_NAMES, echoed_name
 from ..telemetry import Telemetry
 from .responses import JSONBody, error_body
 
-logger = logging.getLogger(__name__)
-
 SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff")]
 
 
@@ -66,8 +64,15 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception:
-            logger.exception("unhandled error", extra={"request_id": request_id, "path": scope.get("path")})
-            self.telemetry.error("InternalError")
+            self.telemetry.error(
+                "InternalError",
+                "unhandled error",
+                logging.ERROR,
+                exc_info=True,
+                request_id=request_id,
+                status=500,
+                path=str(scope.get("path", ""))[:100],
+            )
             if response_started:
                 raise
             response = JSONBody(
@@ -118,16 +123,12 @@ class JSONErrorCORSMiddleware(CORSMiddleware):
     def refused_preflight(self, scope: Scope, headers: Headers, refused: Response) -> Response:
         request_id = assign_request_id(scope)
         reasons, detail = self.refusals(headers)
-        self.telemetry.error("CorsPreflightRefused")
-        logger.info(
-            "request rejected",
-            extra={
-                "request_id": request_id,
-                "status": refused.status_code,
-                "error_kind": "CorsPreflightRefused",
-                "refused": detail["refused"],
-                "path": str(scope.get("path", ""))[:100],
-            },
+        self.telemetry.error(
+            "CorsPreflightRefused",
+            request_id=request_id,
+            status=refused.status_code,
+            refused=detail["refused"],
+            path=str(scope.get("path", ""))[:100],
         )
         # Starlette's preflight headers (Vary, allowed methods and headers, max age) stay as it wrote them; only the
         # plain-text body and its content headers are replaced.

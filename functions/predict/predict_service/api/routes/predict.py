@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
@@ -15,8 +14,6 @@ from ...schemas import BatchPredictResponse, SinglePredictResponse
 from ..deps import RuntimeDep, ServiceDep
 from ..middleware import request_id_of
 from ..responses import NO_STORE, JSONBody
-
-logger = logging.getLogger(__name__)
 
 router = APIRouter()
 
@@ -63,15 +60,11 @@ async def predict(request: Request, service: ServiceDep, model: RuntimeDep) -> R
     content["model_name"] = model.manifest.name
     content["model_version"] = model.manifest.version
     latency_ms = round((time.perf_counter() - started) * 1000, 3)
-    service.telemetry.prediction(len(parsed.rows), latency_ms, result.labels if model.manifest.classes else None)
-    logger.info(
-        "prediction",
-        extra={
-            "request_id": request_id_of(request.scope),
-            "cold_start": request.scope["state"]["cold_start"],
-            "rows": len(parsed.rows),
-            "model_version": model.manifest.version,
-            "latency_ms": latency_ms,
-        },
+    service.telemetry.prediction(
+        len(parsed.rows),
+        latency_ms,
+        result.labels if model.manifest.classes else None,
+        request_id=request_id_of(request.scope),
+        cold_start=request.scope["state"]["cold_start"],
     )
     return JSONBody(content, headers=NO_STORE)
