@@ -108,6 +108,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     package.add_argument("--runtime", choices=list(RUNTIMES), default=DEFAULT_RUNTIME, help=RUNTIME_HELP)
     package.add_argument("--format", choices=FORMATS, default="joblib", help=FORMAT_HELP)
+    package.add_argument(
+        "--code",
+        type=Path,
+        action="append",
+        metavar="PATH",
+        help="your own module (a .py file or a package directory) the model's pickle references; shipped beside "
+        "the model and importable under its own name (repeatable)",
+    )
+    package.add_argument(
+        "--sklearn-python",
+        type=Path,
+        metavar="PYTHON",
+        help="for a model pickled by another scikit-learn: the Python of the environment it was trained in, to "
+        "verify it there (default: an environment with that scikit-learn, created once under "
+        "~/.cache/sklambda/envs)",
+    )
 
     serve = commands.add_parser("serve", help="serve the API locally with uvicorn")
     serve.add_argument("--host", default="127.0.0.1")
@@ -137,6 +153,28 @@ def report_trusted_types(manifest: ModelManifest) -> None:
     )
     for name in manifest.skops.trusted_types:
         print(f"  {name}", file=sys.stderr)
+
+
+def report_layer_contents(manifest: ModelManifest) -> None:
+    """What the layer will hold beyond the default stack, so that the user knows before building it."""
+    if manifest.requirements:
+        pins = ", ".join(f"{name}=={version}" for name, version in sorted(manifest.requirements.items()))
+        print(f"the layer will also install {pins} (model.json's requirements)", file=sys.stderr)
+    if manifest.code:
+        print(f"shipping your code: {', '.join(sorted(manifest.code))}", file=sys.stderr)
+    versions = manifest.versions
+    if versions.scikit_learn != sklearn_version():
+        print(
+            f"pickled by scikit-learn {versions.scikit_learn} (numpy {versions.numpy}, scipy {versions.scipy}, "
+            f"joblib {versions.joblib}): the layer installs these versions",
+            file=sys.stderr,
+        )
+
+
+def sklearn_version() -> str:
+    from importlib.metadata import version
+
+    return version("scikit-learn")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -185,8 +223,11 @@ def run(args: argparse.Namespace) -> int:
             class_names=args.class_names,
             runtime=args.runtime,
             model_format=args.format,
+            code_paths=args.code,
+            sklearn_python=args.sklearn_python,
         )
         report_trusted_types(manifest)
+        report_layer_contents(manifest)
         print(
             f"Wrote {args.model_dir} ({manifest.name} {manifest.version}: {manifest.estimator}, "
             f"features {manifest.feature_names}, {describe_runtime(manifest)})",

@@ -16,7 +16,7 @@ from .runtimes import SKOPS_FILENAME as SKOPS_FILENAME
 
 MANIFEST_FILENAME = "model.json"
 # 2: feature_names and n_features are stored, not only derived from `features`. Version 1 manifests still load.
-MANIFEST_SCHEMA_VERSION = 2
+MANIFEST_SCHEMA_VERSION = 3
 
 # What a skops file may never be trusted to reference, whatever the model: these run commands or code, or reach
 # files, processes and the network, and a model calls what it references at predict time, on request data.
@@ -75,6 +75,8 @@ class LibraryVersions(BaseModel):
     scikit_learn: str = Field(alias="scikit-learn")
     numpy: str
     joblib: str
+    # Recorded from schema 3 on: the layer installs the base stack at these versions.
+    scipy: str | None = None
 
 
 class OnnxVerification(BaseModel):
@@ -180,6 +182,12 @@ class ModelManifest(BaseModel):
     # (skops.io, described by `skops`). The ONNX runtime ships model.onnx instead, so it takes no format.
     format: Literal["joblib", "skops"] = "joblib"
     skops: SkopsArtifact | None = None
+    # Distributions beyond the runtime's base stack that the model needs, name -> exact version as installed when
+    # packaging (e.g. {"xgboost": "3.2.0"}): the layer installs them, the runtime checks them at load.
+    requirements: dict[str, str] = Field(default_factory=dict)
+    # The user's own code shipped in the model directory: path relative to it (under code/) -> sha256; verified
+    # before unpickling, and code/ goes on sys.path.
+    code: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
