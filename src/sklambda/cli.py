@@ -17,6 +17,7 @@ from predict_service.runtimes import DEFAULT_RUNTIME, RUNTIMES
 from pydantic import ValidationError
 
 from .artifact import FORMATS, PackagingError, check_format_and_runtime
+from .layer_contents import check_local_environment
 
 # The model directory of this checkout, the one layers/model/Makefile builds the layer from (its MODEL_SRC). The
 # service itself defaults to the layer's /opt/model; run from here, `serve` and `invoke` use this one instead.
@@ -241,11 +242,17 @@ def run(args: argparse.Namespace) -> int:
 
         model_dir = model_dir_to_serve(args.model_dir)
         settings = load_settings() if model_dir is None else load_settings(model_dir=model_dir)
+        check_local_environment(settings.model_dir)
         print(f"Serving {settings.model_dir} on http://{args.host}:{args.port} (docs at /docs)", file=sys.stderr)
         serve(settings, args.host, args.port)
         return 0
     if args.command == "invoke":
+        from predict_service.config import load_settings
+
         from .invoking import http_api_event, invoke, load_event_file, readable
+
+        model_dir = model_dir_to_serve(args.model_dir)
+        check_local_environment(model_dir if model_dir is not None else load_settings().model_dir)
 
         if args.event_file is not None:
             event = load_event_file(args.event_file)

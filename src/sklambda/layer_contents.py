@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import sklearn
-from predict_service.manifest import LibraryVersions
-from predict_service.model_extras import recorded_name
+from predict_service.errors import ModelLoadError
+from predict_service.manifest import LibraryVersions, ModelManifest, read_manifest
+from predict_service.model_extras import installed_version, layer_distribution, recorded_name
+from predict_service.runtimes import DEFAULT_RUNTIME
 
 from .requirements import REPO_ROOT, ModelNeeds, PickleScanError, model_needs, scan_pickle
 from .sklearn_env import (
@@ -34,6 +36,8 @@ from .sklearn_env import (
 )
 
 DEPLOY_MAKEFILE = REPO_ROOT / "mk" / "deploy.mk"
+# layers/model/Makefile's default model directory (the CLI's LOCAL_MODEL_DIR).
+LOCAL_MODEL_DIR = REPO_ROOT / "layers" / "model" / "model"
 
 
 class LayerContentsError(Exception):
@@ -168,3 +172,42 @@ def plan_layer(model_file: Path, code_paths: Sequence[Path] = (), sklearn_python
     if version is not None and version != sklearn.__version__:
         other = _other_sklearn(model_file, version, sklearn_python, code_paths)
     return LayerContents(needs, requirements, list(code_paths), other)
+
+
+def local_differences(manifest: ModelManifest) -> dict[str, tuple[str, str | None]]:
+    """What this environment lacks to serve `manifest`'s model as its layer would: name -> (required, installed or
+    None), for the scikit-learn stack the model was pickled with and its requirements."""
+    if manifest.runtime != DEFAULT_RUNTIME:
+        return {}
+    recorded = manifest.versions
+    wanted = {"scikit-learn": recorded.scikit_learn, "numpy": recorded.numpy, "joblib": recorded.joblib}
+    if recorded.scipy is not None:
+        wanted["scipy"] = recorded.scipy
+    wanted.update(manifest.requirements)
+    found = {name: installed_version(name) for name in wanted}
+    return {name: (wanted[name], found[name]) for name in sorted(wanted) if found[name] != wanted[name]}
+
+
+def check_local_environment(model_dir: Path) -> None:
+    """Before `sklambda serve`/`invoke`: a model this environment cannot load as the layer would is refused in one
+    line naming the differences and the two ways to serve it (the built layer, or installing them here)."""
+    try:
+        manifest = read_manifest(model_dir)
+    except ModelLoadError:
+        return  # no model to check: serving reports that itself, as it would on Lambda
+    differences = local_differences(manifest)
+    if not differences:
+        return
+    described = ", ".join(
+        f"{name}=={required} ({installed or 'not'} installed)" for name, (required, installed) in differences.items()
+    )
+    pins = " ".join(f"{layer_distribution(name)}=={required}" for name, (required, _) in differences.items())
+    build = (
+        "make local-api" if model_dir.resolve() == LOCAL_MODEL_DIR else f"make local-api LAYER_MODEL_DIR={model_dir}"
+    )
+    raise ModelLoadError(
+        f"The model in {model_dir} needs {described}: serve the layer built from model.json with `{build}` (Python "
+        f"{lambda_python_version() or '3'} and exactly those versions), or install them here: "
+        f"`python -m pip install {pins}`",
+        {"model_dir": str(model_dir), "differences": {name: list(pair) for name, pair in differences.items()}},
+    )
