@@ -203,7 +203,9 @@ def check_local_environment(model_dir: Path) -> None:
     )
     pins = " ".join(f"{layer_distribution(name)}=={required}" for name, (required, _) in differences.items())
     build = (
-        "make local-api" if model_dir.resolve() == LOCAL_MODEL_DIR else f"make local-api LAYER_MODEL_DIR={model_dir}"
+        "make local-api"
+        if model_dir.resolve() == LOCAL_MODEL_DIR
+        else f"make sam-build LAYER_MODEL_DIR={model_dir} && make local-api"
     )
     raise ModelLoadError(
         f"The model in {model_dir} needs {described}: serve the layer built from model.json with `{build}` (Python "

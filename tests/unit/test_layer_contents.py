@@ -98,7 +98,7 @@ def test_requirements_this_environment_lacks_are_refused_at_load_with_the_fix(tm
     invoked = run_cli("invoke", "--model-dir", str(model_dir), "--body", '{"features": [5.1, 3.5, 1.4, 0.2]}')
     assert invoked.returncode == 1
     (line,) = [line for line in invoked.stderr.splitlines() if line.startswith("sklambda invoke: error:")]
-    assert f"make local-api LAYER_MODEL_DIR={model_dir}" in line and "xgboost-cpu==0.0.1" in line
+    assert f"make sam-build LAYER_MODEL_DIR={model_dir} && make local-api" in line and "xgboost-cpu==0.0.1" in line
 
 
 @pytest.fixture
