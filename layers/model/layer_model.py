@@ -62,14 +62,14 @@ def copy_code(model_dir: Path, destination: Path) -> None:
 def main(argv: list[str]) -> int:
     command, *args = argv
     if command == "requirements":
-        print("\n".join(pins(Path(args[0]), Path(args[1]), args[2] if len(args) > 2 else "")))
+        sys.stdout.write("".join(f"{pin}\n" for pin in pins(Path(args[0]), Path(args[1]), " ".join(args[2:]))))
     elif command == "code":
         copy_code(Path(args[0]), Path(args[1]))
     elif command == "extras":
         requirements = read_manifest(Path(args[0])).get("requirements", {})
-        print(" ".join(f"{name}=={version}" for name, version in sorted(requirements.items())))
+        sys.stdout.write(" ".join(f"{name}=={version}" for name, version in sorted(requirements.items())) + "\n")
     else:
-        print(f"unknown command {command!r}: requirements, code or extras", file=sys.stderr)
+        sys.stderr.write(f"unknown command {command!r}: requirements, code or extras\n")
         return 2
     return 0
 

@@ -4,6 +4,7 @@ the model file the table names."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -73,3 +74,53 @@ def test_the_drop_in_builds_are_the_runtime_table_s() -> None:
     match = re.search(r"^DROP_IN_BUILDS\s*:=\s*(.*)$", (LAYER_DIR / "Makefile").read_text(), re.MULTILINE)
     assert match, "layers/model/Makefile must define DROP_IN_BUILDS := NAME=DROP_IN ..."
     assert dict(pair.split("=", 1) for pair in match.group(1).split()) == DROP_IN_BUILDS
+
+
+def layer_model(*args: str) -> subprocess.CompletedProcess[str]:
+    # As the Makefile runs it: the build's Python, from the layer directory, nothing of ours importable.
+    return subprocess.run(
+        ["python3", "-I", "layer_model.py", *args], cwd=LAYER_DIR, capture_output=True, text=True, check=False
+    )
+
+
+def test_the_stack_follows_the_manifest_s_versions_and_requirements(tmp_path: Path) -> None:
+    manifest = tmp_path / "model.json"
+    manifest.write_text(
+        json.dumps(
+            {
+                "versions": {"python": "3.13.0", "scikit-learn": "1.5.2", "numpy": "2.1.3", "scipy": "1.14.1",
+                             "joblib": "1.4.2"},
+                "requirements": {"xgboost": "3.2.0", "LightGBM": "4.7.0"},
+            }
+        )
+    )  # fmt: skip
+    base = dict(line.split("==") for line in (LAYER_DIR / "requirements.txt").read_text().splitlines() if "==" in line)
+    drop_ins = " ".join(f"{name}={drop_in}" for name, drop_in in DROP_IN_BUILDS.items())
+    pickled_with = ("scikit-learn", "numpy", "scipy", "joblib")
+
+    pinned = layer_model("requirements", str(manifest), "requirements.txt", drop_ins)
+    without_model = layer_model("requirements", str(tmp_path / "absent.json"), "requirements.txt", drop_ins)
+
+    assert pinned.returncode == 0, pinned.stderr
+    assert pinned.stdout.splitlines() == [
+        "scikit-learn==1.5.2", "numpy==2.1.3", "scipy==1.14.1", "joblib==1.4.2",
+        *(f"{name}=={version}" for name, version in base.items() if name not in pickled_with),
+        "xgboost-cpu==3.2.0", "lightgbm==4.7.0",
+    ]  # fmt: skip
+    assert without_model.stdout.splitlines() == [f"{name}=={version}" for name, version in base.items()]
+
+
+def test_only_the_code_the_manifest_lists_ships(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    (model / "code" / "team" / "__pycache__").mkdir(parents=True)
+    (model / "code" / "team" / "__init__.py").write_text("")
+    (model / "code" / "team" / "__pycache__" / "x.pyc").write_bytes(b"local byte code")
+    (model / "code" / "notes.txt").write_text("not listed")
+    (model / "model.json").write_text(json.dumps({"code": {"code/team/__init__.py": "0" * 64}}))
+
+    copied = layer_model("code", str(model), str(tmp_path / "layer"))
+
+    assert copied.returncode == 0, copied.stderr
+    assert [
+        str(path.relative_to(tmp_path / "layer")) for path in (tmp_path / "layer").rglob("*") if path.is_file()
+    ] == ["code/team/__init__.py"]
