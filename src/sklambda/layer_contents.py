@@ -44,6 +44,10 @@ class LayerContentsError(Exception):
     """The model needs something that cannot ship; the message says what and what to do."""
 
 
+class UnreadableModelFile(LayerContentsError):
+    """The file is not a pickle or joblib file the scan can read."""
+
+
 def lambda_python_version() -> str | None:
     """LAMBDA_PYTHON of mk/deploy.mk, the Python the layer is built for; None outside a checkout."""
     try:
@@ -145,7 +149,9 @@ def plan_layer(model_file: Path, code_paths: Sequence[Path] = (), sklearn_python
     try:
         needs = model_needs(scan_pickle(model_file))
         version = recorded_sklearn_version(model_file)
-    except (PickleScanError, SklearnEnvError) as error:
+    except PickleScanError as error:
+        raise UnreadableModelFile(str(error)) from error
+    except SklearnEnvError as error:
         raise LayerContentsError(str(error)) from error
     if needs.main_references:
         raise LayerContentsError(

@@ -18,7 +18,7 @@ from .artifact import (
     describe_estimator,
     write_model_dir,
 )
-from .layer_contents import LayerContentsError, plan_layer
+from .layer_contents import LayerContentsError, UnreadableModelFile, plan_layer
 
 
 def resolve_feature_names(model: Any, given: list[str] | None) -> list[str]:
@@ -77,6 +77,15 @@ def package_model(
         raise PackagingError(f"{model_file} does not exist")
     try:
         contents = plan_layer(model_file, code_paths or [], sklearn_python)
+    except UnreadableModelFile as error:
+        # joblib's own account of a file that is no pickle at all is the clearer one.
+        try:
+            joblib.load(model_file)
+        except Exception as load_error:
+            raise PackagingError(
+                f"{model_file} does not load with joblib: {type(load_error).__name__}: {load_error}"
+            ) from load_error
+        raise PackagingError(str(error)) from error
     except LayerContentsError as error:
         raise PackagingError(str(error)) from error
     try:
