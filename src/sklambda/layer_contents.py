@@ -132,7 +132,14 @@ def _other_sklearn(
         # Loading is enough to learn the versions; the example row is verified once it is known.
         answer = predict_in_env(env, model_file, [], code_paths=[path.resolve().parent for path in code_paths])
     except SklearnEnvError as error:
-        raise LayerContentsError(str(error)) from error
+        lambda_version = lambda_python_version()
+        where_set = (
+            f" (the layer is built for Python {lambda_version}: LAMBDA_PYTHON in mk/deploy.mk and the template's "
+            f"Runtime say which)"
+            if sklearn_python is None and lambda_version
+            else ""
+        )
+        raise LayerContentsError(f"{error}{where_set}") from error
     if answer.versions["scikit-learn"] != version:
         raise LayerContentsError(
             f"{model_file} was pickled by scikit-learn {version} but {where} has scikit-learn "

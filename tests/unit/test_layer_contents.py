@@ -16,6 +16,7 @@ import sklearn
 import xgboost
 from predict_service.errors import ModelLoadError
 from predict_service.runtimes.sklearn import SklearnRuntime
+from sklearn.linear_model import LogisticRegression
 
 from sklambda.artifact import PackagingError
 from sklambda.packaging import package_model
@@ -24,6 +25,7 @@ from tests.support.cli import run_cli
 from tests.support.model_kinds import (
     DIABETES_X,
     IRIS_X,
+    IRIS_Y,
     lgbm_pipeline,
     rows_of,
     user_code_pipeline,
@@ -206,3 +208,24 @@ def test_a_model_of_another_scikit_learn_records_its_versions_verified_in_the_tr
         "--sklearn-python", str(old_env.python),
     )  # fmt: skip
     assert onnx.returncode == 1 and "it can only ship as the pickle it is" in onnx.stderr
+
+
+@pytest.mark.slow_env
+def test_a_scikit_learn_without_a_wheel_for_the_lambda_python_is_refused_saying_what_to_do(tmp_path: Path) -> None:
+    """A pickle written by scikit-learn 1.3.2, which has no wheel for Python 3.13: no environment can be made."""
+    model_file = tmp_path / "model.joblib"
+    joblib.dump(LogisticRegression(max_iter=500).fit(IRIS_X, IRIS_Y), model_file)
+    # The version every estimator records in its state, rewritten in place (same length: the pickle stays valid).
+    pickled = model_file.read_bytes().replace(sklearn.__version__.encode(), b"1.3.2")
+    assert pickled != model_file.read_bytes()
+    model_file.write_bytes(pickled)
+
+    result = run_cli(
+        "package", str(model_file), "--model-dir", str(tmp_path / "model"),
+        env={"SKLAMBDA_CACHE_DIR": str(tmp_path / "cache")},
+    )  # fmt: skip
+
+    assert result.returncode == 1
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("sklambda package: error:")]
+    assert "could not install scikit-learn==1.3.2 for Python 3.13" in line
+    assert "retrain the model with a current scikit-learn" in line and "LAMBDA_PYTHON in mk/deploy.mk" in line
