@@ -19,6 +19,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from predict_service.model_extras import canonical_name, layer_distribution
 from predict_service.runtimes import DEFAULT_RUNTIME, RUNTIMES
 
 MIB = 1024 * 1024
@@ -94,18 +95,74 @@ def measure(build_dir: Path, with_zip: bool = False, top: int = 6) -> list[Artif
     return artifacts
 
 
+@dataclass(frozen=True)
+class ExtraSize:
+    """A distribution the layer holds because model.json's requirements name it."""
+
+    requirement: str
+    distribution: str
+    unzipped_bytes: int
+
+    def describe(self) -> str:
+        name = self.requirement.split("==", 1)[0]
+        installed_as = f" (as {self.distribution})" if canonical_name(name) != self.distribution else ""
+        return f"{self.requirement}{installed_as}"
+
+
+def _top_level_entries(site: Path, info: Path) -> set[Path]:
+    """The entries directly under `site` that a distribution installed (its RECORD), as they are after the build
+    (a top-level module's .py may have been replaced by its .pyc)."""
+    entries = {info}
+    record = info / "RECORD"
+    lines = record.read_text(encoding="utf-8").splitlines() if record.is_file() else []
+    for line in lines:
+        first = line.split(",", 1)[0].split("/", 1)[0]
+        if first and not first.startswith(".."):
+            for candidate in (site / first, site / f"{first}c"):
+                if candidate.exists():
+                    entries.add(candidate)
+    return entries
+
+
+def model_extras(layer_dir: Path) -> list[ExtraSize]:
+    """Each requirement of the built layer's model.json with the unzipped bytes its distribution adds."""
+    try:
+        requirements = json.loads((layer_dir / "model" / "model.json").read_text()).get("requirements", {})
+    except (OSError, ValueError):
+        return []
+    site = layer_dir / "python"
+    infos = {
+        canonical_name(info.name.removesuffix(".dist-info").rsplit("-", 1)[0]): info
+        for info in site.glob("*.dist-info")
+    }
+    extras = []
+    for name, version in sorted(requirements.items()):
+        distribution = layer_distribution(name)
+        info = infos.get(distribution)
+        total = 0
+        if info is not None:
+            for entry in _top_level_entries(site, info):
+                total += tree_bytes(entry)[0] if entry.is_dir() else entry.stat().st_size
+        extras.append(ExtraSize(f"{name}=={version}", distribution, total))
+    return extras
+
+
 def mib(size: int) -> str:
     return f"{size / MIB:7.1f} MB"
 
 
-def report(artifacts: list[ArtifactSize], budget_bytes: int) -> tuple[str, bool]:
-    """The printable report and whether the total fits the budget."""
+def report(artifacts: list[ArtifactSize], budget_bytes: int, extras: list[ExtraSize] | None = None) -> tuple[str, bool]:
+    """The printable report and whether the total fits the budget. `extras`: the model's requirements in the
+    layer, each named with its size."""
+    extras = extras or []
     lines = [f"{'artifact':<18} {'files':>7} {'unzipped':>11} {'zipped':>11}"]
     for artifact in artifacts:
         zipped = mib(artifact.zipped_bytes) if artifact.zipped_bytes is not None else f"{'-':>10}"
         lines.append(f"{artifact.name:<18} {artifact.file_count:>7} {mib(artifact.unzipped_bytes):>11} {zipped:>11}")
         for entry, size in artifact.largest_entries:
             lines.append(f"    {entry:<30} {mib(size)}")
+    for extra in extras:
+        lines.append(f"model requirement {extra.describe():<40} {mib(extra.unzipped_bytes)}")
     total = sum(artifact.unzipped_bytes for artifact in artifacts)
     fits = total <= budget_bytes
     verdict = "OK" if fits else "OVER BUDGET"
@@ -120,10 +177,21 @@ def report(artifacts: list[ArtifactSize], budget_bytes: int) -> tuple[str, bool]
                 "limit: deploy through S3 (sam deploy does, with resolve_s3 or --s3-bucket)."
             )
     if not fits:
+        parts = [
+            (f"{artifact.name}/{entry}", size) for artifact in artifacts for entry, size in artifact.largest_entries
+        ]
+        parts += [(f"{extra.describe()} (model requirement)", extra.unzipped_bytes) for extra in extras]
+        biggest = ", ".join(f"{name} {mib(size).strip()}" for name, size in sorted(parts, key=lambda p: -p[1])[:4])
+        requirement_way = (
+            "re-fit the model without the requirement(s) it lists or serve it with `--runtime onnx` (which needs "
+            "none of them), "
+            if extras
+            else ""
+        )
         lines.append(
-            f"ERROR: function + layers unzipped exceed the {mib(budget_bytes).strip()} budget. Slim the layer "
-            "(layers/model/Makefile), move the model to S3 (ModelS3Uri), or raise BUDGET_MB (Lambda refuses "
-            "anything over 250 MB)."
+            f"ERROR: function + layers unzipped exceed the {mib(budget_bytes).strip()} budget; the biggest parts: "
+            f"{biggest}. {requirement_way.capitalize()}slim the layer (layers/model/Makefile), move the model to S3 "
+            "(ModelS3Uri), or raise BUDGET_MB (Lambda refuses anything over 250 MB)."
         )
     return "\n".join(lines), fits
 
@@ -183,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"{args.build_dir} does not exist: run `make build` first\n")
         return 2
     artifacts = measure(args.build_dir, with_zip=args.zip)
-    text, fits = report(artifacts, int(args.budget_mb * MIB))
+    layer = args.build_dir / "ModelLayer"
+    text, fits = report(artifacts, int(args.budget_mb * MIB), model_extras(layer) if layer.is_dir() else [])
     runtime = built_runtime(args.build_dir)
     sys.stdout.write(f"model runtime: {runtime} (from the built layer's model/model.json)\n{text}\n")
     for other, stack_dir in args.compare:

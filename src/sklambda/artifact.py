@@ -14,6 +14,7 @@ from typing import Any, Literal, NamedTuple
 
 import joblib
 import numpy as np
+import scipy
 import sklearn
 from predict_service.errors import ModelLoadError
 from predict_service.manifest import (
@@ -31,6 +32,9 @@ from predict_service.manifest import (
 )
 from predict_service.runtimes import DEFAULT_RUNTIME, RUNTIMES, runtime_class
 from predict_service.runtimes.sklearn import SklearnRuntime
+
+from .layer_contents import LayerContents, LayerContentsError
+from .requirements import UserCodeError, copy_user_code
 
 # A name in predict_service.runtimes.RUNTIMES.
 Runtime = str
@@ -91,6 +95,7 @@ def library_versions() -> LibraryVersions:
             "scikit-learn": sklearn.__version__,
             "numpy": np.__version__,
             "joblib": joblib.__version__,
+            "scipy": scipy.__version__,
         }
     )
 
@@ -163,13 +168,23 @@ def write_model_dir(
     source_file: Path | None = None,
     runtime: Runtime = DEFAULT_RUNTIME,
     model_format: ModelFormat = "joblib",
+    contents: LayerContents | None = None,
 ) -> ModelManifest:
     """Stage the directory next to its destination, verify it with the real runtime, then swap it in, so a
     failed packaging never leaves a half-written model where the server or the layer build would find it.
 
     model_format "skops" writes model.skops instead of model.joblib: no pickle in the directory at all (the
-    user's own .joblib file stays where it was)."""
+    user's own .joblib file stays where it was).
+    `contents`: what the layer must hold beyond the base stack (requirements, the user's code, another
+    scikit-learn), as `sklambda package` found it in the model file."""
     check_format_and_runtime(model_format, runtime)
+    other_sklearn = contents.other_sklearn if contents is not None else None
+    if other_sklearn is not None and (runtime != SklearnRuntime.name or model_format != "joblib"):
+        raise PackagingError(
+            f"the model was pickled by scikit-learn {other_sklearn.versions.scikit_learn}, not the local "
+            f"{sklearn.__version__}: it can only ship as the pickle it is (drop --runtime/--format), or re-fit it with "
+            f"scikit-learn {sklearn.__version__} to convert it"
+        )
     if not callable(getattr(model, "predict", None)):
         raise PackagingError(f"{describe_estimator(model)} has no predict method: it is not a fitted estimator")
     classes = getattr(model, "classes_", None)
@@ -189,6 +204,12 @@ def write_model_dir(
             model_path = staging / MODEL_FILENAME
             joblib.dump(model, model_path)
         sha256 = file_sha256(model_path)
+        code: dict[str, str] = {}
+        for code_path in contents.code_paths if contents is not None else []:
+            try:
+                code.update(copy_user_code(code_path, staging))
+            except UserCodeError as error:
+                raise PackagingError(str(error)) from error
         names = [feature.name for feature in features]
         try:
             manifest = ModelManifest(
@@ -206,7 +227,9 @@ def write_model_dir(
                 has_predict_proba=task == "classification" and has_working_predict_proba(model, example),
                 fitted_with_feature_names=hasattr(model, "feature_names_in_"),
                 example=example,
-                versions=library_versions(),
+                versions=other_sklearn.versions if other_sklearn is not None else library_versions(),
+                requirements=contents.requirements if contents is not None else {},
+                code=code,
                 metrics=metrics or {},
                 format=model_format,
                 skops=skops_artifact,
@@ -225,6 +248,17 @@ def write_model_dir(
         shipped = manifest.shipped_file()
         manifest = manifest.model_copy(update={"model_bytes": (staging / shipped.name).stat().st_size})
         write_manifest(staging, manifest)
+        if contents is not None and other_sklearn is not None:
+            # The local scikit-learn is not the one that pickled it and would refuse it: load and predict where
+            # the pickle's own versions are installed.
+            try:
+                contents.verify_in_env(model_path, example, manifest.has_predict_proba)
+            except LayerContentsError as error:
+                raise PackagingError(f"The packaged model does not serve: {error}") from error
+            if model_dir.exists():
+                shutil.rmtree(model_dir)
+            staging.rename(model_dir)
+            return manifest
         try:
             served = SklearnRuntime.load(staging)
             if skops_artifact is not None:

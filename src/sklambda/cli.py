@@ -17,6 +17,7 @@ from predict_service.runtimes import DEFAULT_RUNTIME, RUNTIMES
 from pydantic import ValidationError
 
 from .artifact import FORMATS, PackagingError, check_format_and_runtime
+from .layer_contents import check_local_environment
 
 # The model directory of this checkout, the one layers/model/Makefile builds the layer from (its MODEL_SRC). The
 # service itself defaults to the layer's /opt/model; run from here, `serve` and `invoke` use this one instead.
@@ -108,6 +109,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     package.add_argument("--runtime", choices=list(RUNTIMES), default=DEFAULT_RUNTIME, help=RUNTIME_HELP)
     package.add_argument("--format", choices=FORMATS, default="joblib", help=FORMAT_HELP)
+    package.add_argument(
+        "--code",
+        type=Path,
+        action="append",
+        metavar="PATH",
+        help="your own module (a .py file or a package directory) the model's pickle references; shipped beside "
+        "the model and importable under its own name (repeatable)",
+    )
+    package.add_argument(
+        "--sklearn-python",
+        type=Path,
+        metavar="PYTHON",
+        help="for a model pickled by another scikit-learn: the Python of the environment it was trained in, to "
+        "verify it there (default: an environment with that scikit-learn, created once under "
+        "~/.cache/sklambda/envs)",
+    )
 
     serve = commands.add_parser("serve", help="serve the API locally with uvicorn")
     serve.add_argument("--host", default="127.0.0.1")
@@ -137,6 +154,28 @@ def report_trusted_types(manifest: ModelManifest) -> None:
     )
     for name in manifest.skops.trusted_types:
         print(f"  {name}", file=sys.stderr)
+
+
+def report_layer_contents(manifest: ModelManifest) -> None:
+    """What the layer will hold beyond the default stack, so that the user knows before building it."""
+    if manifest.requirements:
+        pins = ", ".join(f"{name}=={version}" for name, version in sorted(manifest.requirements.items()))
+        print(f"the layer will also install {pins} (model.json's requirements)", file=sys.stderr)
+    if manifest.code:
+        print(f"shipping your code: {', '.join(sorted(manifest.code))}", file=sys.stderr)
+    versions = manifest.versions
+    if versions.scikit_learn != sklearn_version():
+        print(
+            f"pickled by scikit-learn {versions.scikit_learn} (numpy {versions.numpy}, scipy {versions.scipy}, "
+            f"joblib {versions.joblib}): the layer installs these versions",
+            file=sys.stderr,
+        )
+
+
+def sklearn_version() -> str:
+    from importlib.metadata import version
+
+    return version("scikit-learn")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -185,8 +224,11 @@ def run(args: argparse.Namespace) -> int:
             class_names=args.class_names,
             runtime=args.runtime,
             model_format=args.format,
+            code_paths=args.code,
+            sklearn_python=args.sklearn_python,
         )
         report_trusted_types(manifest)
+        report_layer_contents(manifest)
         print(
             f"Wrote {args.model_dir} ({manifest.name} {manifest.version}: {manifest.estimator}, "
             f"features {manifest.feature_names}, {describe_runtime(manifest)})",
@@ -200,11 +242,17 @@ def run(args: argparse.Namespace) -> int:
 
         model_dir = model_dir_to_serve(args.model_dir)
         settings = load_settings() if model_dir is None else load_settings(model_dir=model_dir)
+        check_local_environment(settings.model_dir)
         print(f"Serving {settings.model_dir} on http://{args.host}:{args.port} (docs at /docs)", file=sys.stderr)
         serve(settings, args.host, args.port)
         return 0
     if args.command == "invoke":
+        from predict_service.config import load_settings
+
         from .invoking import http_api_event, invoke, load_event_file, readable
+
+        model_dir = model_dir_to_serve(args.model_dir)
+        check_local_environment(model_dir if model_dir is not None else load_settings().model_dir)
 
         if args.event_file is not None:
             event = load_event_file(args.event_file)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from .artifact import (
     describe_estimator,
     write_model_dir,
 )
+from .layer_contents import LayerContentsError, UnreadableModelFile, plan_layer
 
 
 def resolve_feature_names(model: Any, given: list[str] | None) -> list[str]:
@@ -67,12 +69,31 @@ def package_model(
     class_names: list[str] | None,
     runtime: Runtime = DEFAULT_RUNTIME,
     model_format: ModelFormat = "joblib",
+    code_paths: list[Path] | None = None,
+    sklearn_python: Path | None = None,
 ) -> ModelManifest:
     check_format_and_runtime(model_format, runtime)
     if not model_file.is_file():
         raise PackagingError(f"{model_file} does not exist")
     try:
-        model = joblib.load(model_file)
+        contents = plan_layer(model_file, code_paths or [], sklearn_python)
+    except UnreadableModelFile as error:
+        # joblib's own account of a file that is no pickle at all is the clearer one.
+        try:
+            joblib.load(model_file)
+        except Exception as load_error:
+            raise PackagingError(
+                f"{model_file} does not load with joblib: {type(load_error).__name__}: {load_error}"
+            ) from load_error
+        raise PackagingError(str(error)) from error
+    except LayerContentsError as error:
+        raise PackagingError(str(error)) from error
+    try:
+        with contents.importable(), warnings.catch_warnings():
+            if contents.other_sklearn is not None:
+                # Read here only for its description (features, classes); it is verified in its own environment.
+                warnings.simplefilter("ignore")
+            model = joblib.load(model_file)
     except Exception as error:
         raise PackagingError(f"{model_file} does not load with joblib: {type(error).__name__}: {error}") from error
     if not callable(getattr(model, "predict", None)):
@@ -94,4 +115,5 @@ def package_model(
         source_file=model_file,
         runtime=runtime,
         model_format=model_format,
+        contents=contents,
     )

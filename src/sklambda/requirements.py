@@ -32,11 +32,10 @@ from joblib.numpy_pickle import NumpyArrayWrapper, NumpyUnpickler
 from joblib.numpy_pickle_utils import _validate_fileobject_and_memmap
 from numpy._core.multiarray import _reconstruct
 from predict_service.manifest import file_sha256
+from predict_service.model_extras import CODE_DIRNAME
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASE_REQUIREMENTS_FILE = REPO_ROOT / "layers" / "model" / "requirements.txt"
-# Where `--code` files go inside the model directory; the runtime puts it on sys.path before unpickling.
-CODE_DIRNAME = "code"
 # State key scikit-learn's BaseEstimator.__getstate__ writes (what InconsistentVersionWarning reports).
 SKLEARN_VERSION_KEY = "_sklearn_version"
 

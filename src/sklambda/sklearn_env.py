@@ -80,10 +80,19 @@ class SklearnEnv:
     path: Path
     python_release: str
     pins: tuple[str, ...]
+    # Set for an environment of the user's own (their training environment's Python), not one made here.
+    interpreter: Path | None = None
 
     @property
     def python(self) -> Path:
-        return self.path / "bin" / "python"
+        return self.interpreter or self.path / "bin" / "python"
+
+
+def existing_env(python: Path) -> SklearnEnv:
+    """The user's own environment (e.g. the one the model was trained in), named by its Python; used as it is."""
+    if not python.is_file():
+        raise SklearnEnvError(f"{python} does not exist: give the Python of the environment the model was trained in")
+    return SklearnEnv(python.parent.parent, python_version(str(python)), (), interpreter=python)
 
 
 def _last_lines(text: str, count: int = 3) -> str:
@@ -150,8 +159,8 @@ try:
     answer = {
         "versions": {"scikit-learn": sklearn.__version__, "numpy": numpy.__version__, "scipy": scipy.__version__,
                      "joblib": joblib.__version__},
-        "predictions": model.predict(rows).tolist(),
-        "probabilities": model.predict_proba(rows).tolist() if request["probabilities"] else None,
+        "predictions": model.predict(rows).tolist() if request["rows"] else [],
+        "probabilities": model.predict_proba(rows).tolist() if request["probabilities"] and request["rows"] else None,
     }
 except Exception as error:
     answer = {"error": type(error).__name__ + ": " + " ".join(str(error).split())}
@@ -175,7 +184,8 @@ def predict_in_env(
     code_paths: Sequence[Path] = (),
 ) -> EnvPredictions:
     """Load `model_path` in `env` (with `code_paths` first on sys.path, for the user's own modules) and predict on
-    `rows`; SklearnEnvError with the environment's own error when it does not load or predict."""
+    `rows` (no rows: only load it and report the versions); SklearnEnvError with the environment's own error when
+    it does not load or predict."""
     request = {
         "model_path": str(model_path.resolve()),
         "rows": [list(row) for row in rows],

@@ -75,6 +75,8 @@ class LibraryVersions(BaseModel):
     scikit_learn: str = Field(alias="scikit-learn")
     numpy: str
     joblib: str
+    # Recorded from schema 3 on: the layer installs the base stack at these versions.
+    scipy: str | None = None
 
 
 class OnnxVerification(BaseModel):
@@ -183,6 +185,12 @@ class ModelManifest(BaseModel):
     # The size in bytes of the model file the directory ships (the one `shipped_file` names), recorded at packaging:
     # what a MODEL_S3_URI model needs in MODEL_CACHE_DIR, checked before downloading. None in older manifests.
     model_bytes: int | None = Field(default=None, ge=0)
+    # Distributions beyond the runtime's base stack that the model needs, name -> exact version as installed when
+    # packaging (e.g. {"xgboost": "3.2.0"}): the layer installs them, the runtime checks them at load.
+    requirements: dict[str, str] = Field(default_factory=dict)
+    # The user's own code shipped in the model directory: path relative to it (under code/) -> sha256; verified
+    # before unpickling, and code/ goes on sys.path.
+    code: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod

@@ -56,6 +56,7 @@ class ModelRuntimeBase(ABC):
         if actual != shipped.sha256:
             raise ModelLoadError.sha256_mismatch(model_path, actual, shipped.sha256, cls.refused_action(manifest))
         cls.check_versions(manifest)
+        cls.check_model_needs(manifest, model_dir)
         runtime = cls.from_bytes(model_bytes, model_path, manifest)
         warm_up(runtime)
         logger.info(
@@ -93,6 +94,12 @@ class ModelRuntimeBase(ABC):
     @abstractmethod
     def check_versions(cls, manifest: ModelManifest) -> None:
         """Refuse a model made with another version of the library than the installed one."""
+
+    @classmethod
+    def check_model_needs(cls, manifest: ModelManifest, model_dir: Path) -> None:
+        """What loading the file needs beyond the runtime's own library, checked before it is loaded (nothing,
+        unless the runtime says otherwise)."""
+        return None
 
     @classmethod
     @abstractmethod

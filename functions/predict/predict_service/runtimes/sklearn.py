@@ -16,6 +16,7 @@ import sklearn
 from ..errors import ModelLoadError
 from ..fastpath import build_verified_fast_predictor
 from ..manifest import ModelManifest, SkopsArtifact
+from ..model_extras import check_requirements, open_user_code
 from ..predictions import Predictions
 from .base import ModelRuntimeBase
 
@@ -61,6 +62,13 @@ class SklearnRuntime(ModelRuntimeBase):
                 "retrain or re-package it",
                 cls.spec().requirements,
             )
+
+    @classmethod
+    def check_model_needs(cls, manifest: ModelManifest, model_dir: Path) -> None:
+        # A pickle imports what it references while it is read: the libraries and the user's code must be the
+        # ones the model was packaged with before a single byte is unpickled.
+        check_requirements(manifest, model_dir)
+        open_user_code(manifest, model_dir)
 
     @classmethod
     def from_bytes(cls, model_bytes: bytes, model_path: Path, manifest: ModelManifest) -> Self:
