@@ -19,6 +19,7 @@ import pytest
 import sklearn
 import xgboost
 from lightgbm import LGBMClassifier
+from predict_service.model_extras import CODE_DIRNAME
 from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -27,7 +28,6 @@ from sklearn.preprocessing import StandardScaler
 from xgboost import XGBClassifier
 
 from sklambda.requirements import (
-    CODE_DIRNAME,
     PickleScanError,
     UserCodeError,
     base_stack,
