@@ -33,6 +33,7 @@ from sklearn.preprocessing import OneHotEncoder
 from sklambda.artifact import describe_estimator, library_versions
 from sklambda.dataframe import frame_rows, rewrite_and_verify, rows_to_array
 from sklambda.feature_types import FeatureType, detect_feature_types, row_missing_check, task_kind
+from sklambda.training import DEMO_VERSION
 from tests.corpus import TEXT_ENTRIES, CorpusEntry, build, entry_params
 
 ROWS = 40
@@ -118,7 +119,7 @@ def write_typed_model_dir(entry: CorpusEntry, model_dir: Path) -> ModelManifest:
     joblib.dump(model, model_dir / "model.joblib")
     manifest = ModelManifest(
         name=entry.name,
-        version="1",
+        version=DEMO_VERSION,  # Powertools shares metric dimensions between apps in one process
         created_at="2026-01-01T00:00:00+00:00",
         sha256=file_sha256(model_dir / "model.joblib"),
         estimator=describe_estimator(model),
