@@ -122,7 +122,14 @@ def test_a_category_accepting_unknown_values_takes_any_value_of_its_type() -> No
 
 
 @pytest.mark.parametrize(
-    ("value", "kind"), [("2", "not_a_category"), (True, "not_a_category"), (4, "unknown_category")]
+    ("value", "kind"),
+    [
+        ("2", "not_a_category"),
+        (True, "not_a_category"),
+        (4, "unknown_category"),
+        (10**400, "unknown_category"),
+        (float("nan"), "not_a_category"),
+    ],
 )
 def test_categories_fitted_on_numbers_are_numbers(value: object, kind: str) -> None:
     grades = [FeatureSpec(name="grade", type="category", categories=[1, 2, 3])]
