@@ -278,7 +278,8 @@ def verification_rows(model: Any, manifest: ModelManifest, count: int = VERIFICA
         if np.isfinite(low[index]) and np.isfinite(high[index]) and high[index] >= low[index]:
             lo, hi = float(low[index]), float(high[index])
         else:
-            center = float(manifest.example[index])
+            example = manifest.example[index]
+            center = 0.0 if example is None else float(example)
             spread = 3 * (abs(center) / 2 + 1)
             lo, hi = center - spread, center + spread
         values = rng.uniform(lo, hi, size=count)
@@ -510,7 +511,7 @@ def problems_with(verification: OnnxVerification) -> str | None:
 def refuse_multi_output(model: Any, manifest: ModelManifest) -> None:
     """OnnxRuntime serves one value per row; a model whose predict answers a matrix (several targets, or a single
     target fitted as a column) is refused before any conversion."""
-    row = RowConverter(manifest.features).to_array([manifest.example], "features")
+    row = RowConverter(manifest.features, manifest.input_layout).to_array([manifest.example], "features")
     labels, _ = sklearn_outputs(model, row, manifest.model_copy(update={"has_predict_proba": False}))
     shape = np.shape(labels)
     if len(shape) > 1:

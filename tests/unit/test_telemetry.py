@@ -6,14 +6,18 @@ from __future__ import annotations
 import io
 import json
 import logging
+import shutil
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from predict_service.loading import load_model_dir
 from predict_service.logs import JsonLineFormatter, route_warnings_to_log
+from predict_service.manifest import MANIFEST_FILENAME
 from predict_service.telemetry import Telemetry
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [6.3, 3.3, 6.0, 2.5]]
@@ -184,3 +188,39 @@ def test_timestamps_are_utc_to_the_millisecond_across_seconds() -> None:
         f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(second))},{millis:03d}+0000" for second, millis in times
     ]
     assert stamps == expected
+
+
+def test_values_unlike_the_training_data_are_counted_per_feature(
+    demo_model_dir: Path, tmp_path: Path, make_client: Callable[..., TestClient], lines: Lines
+) -> None:
+    model_dir = tmp_path / "model"
+    shutil.copytree(demo_model_dir, model_dir)
+    manifest = json.loads((model_dir / MANIFEST_FILENAME).read_text())
+    for feature in manifest["features"]:
+        feature["range"] = [0.0, 10.0]
+    (model_dir / MANIFEST_FILENAME).write_text(json.dumps(manifest))
+    client = make_client(load_model_dir(model_dir))
+    lines.take()
+    rows = [[5.1, 3.5, 1.4, 0.2], [11.0, 3.0, -1.0, 2.3], [12.0, 3.0, 5.0, 2.0]]
+    response = client.post("/predict", json={"instances": rows})
+    assert response.status_code == 200
+    drift_lines = [line for line in lines.take() if line["message"] == "drift"]
+    for line in drift_lines:
+        assert emf_definition(line)["Dimensions"] == [["service", "model_version", "feature"]]
+        assert line["request_id"] == response.headers["x-request-id"]
+    assert {line["feature"]: line["OutOfRangeValues"] for line in drift_lines} == {"sepal_length": 2, "petal_length": 1}
+    # A request inside every range writes its prediction line and no drift line.
+    assert client.post("/predict", json={"instances": rows[:1]}).status_code == 200
+    assert [line["message"] for line in lines.take()] == ["prediction"]
+
+
+def test_unknown_categories_are_emitted_with_their_feature_as_dimension(lines: Lines) -> None:
+    lines.take()
+    Telemetry("ns", None).drift({}, {"city": 3})
+    [line] = lines.take()
+    assert line["UnknownCategories"] == 3 and line["feature"] == "city"
+    assert emf_definition(line) == {
+        "Namespace": "ns",
+        "Dimensions": [["service", "feature"]],
+        "Metrics": [{"Name": "UnknownCategories", "Unit": "Count"}],
+    }

@@ -61,6 +61,19 @@ class Telemetry:
             metrics[f"PredictedClass_{label}"] = (count, COUNT)
         emit(logger, logging.INFO, "prediction", {**fields, **self.emf(metrics, self.default_dimensions)})
 
+    def drift(self, out_of_range: dict[str, int], unknown_categories: dict[str, int], **fields: Any) -> None:
+        """One request's values unlike the training data, per feature: numbers outside the feature's range, and
+        categories unknown to a feature that accepts them. One line per feature that has any (an EMF dimension takes
+        one value per document), so a request without drift writes nothing here."""
+        for feature in sorted({*out_of_range, *unknown_categories}):
+            metrics: dict[str, tuple[float, str]] = {}
+            if feature in out_of_range:
+                metrics["OutOfRangeValues"] = (out_of_range[feature], COUNT)
+            if feature in unknown_categories:
+                metrics["UnknownCategories"] = (unknown_categories[feature], COUNT)
+            dimensions = {**self.default_dimensions, "feature": feature}
+            emit(logger, logging.INFO, "drift", {**fields, **self.emf(metrics, dimensions)})
+
     def error(
         self,
         kind: str,
