@@ -34,7 +34,7 @@ from predict_service.manifest import (
 from predict_service.runtimes import DEFAULT_RUNTIME, RUNTIMES, runtime_class
 from predict_service.runtimes.sklearn import SklearnRuntime
 
-from .intake import ModelIntake, has_working_predict_proba
+from .intake import IntakeError, ModelIntake, has_working_predict_proba
 
 # A name in predict_service.runtimes.RUNTIMES.
 Runtime = str
@@ -146,6 +146,13 @@ def check_same_predictions(original: Any, loaded: Any, row: np.ndarray, with_pro
                 )
 
 
+def without_nulls(intake: ModelIntake) -> ModelIntake:
+    try:
+        return intake.without_nulls()
+    except IntakeError as error:
+        raise PackagingError(str(error)) from error
+
+
 def check_replaceable(model_dir: Path, name: str) -> None:
     """Refuse to replace a directory that holds another model, or anything but a model directory: packaging
     replaces the whole directory, and the user may have pointed --model-dir at the wrong place."""
@@ -207,6 +214,8 @@ def write_model_dir(
         model = intake.model
         if intake.rewritten:
             source_file = None
+        if runtime in EXPORTERS:
+            intake = without_nulls(intake)
     if not callable(getattr(model, "predict", None)):
         raise PackagingError(f"{describe_estimator(model)} has no predict method: it is not a fitted estimator")
     classes = getattr(model, "classes_", None)

@@ -14,6 +14,7 @@ object to pickle. pandas is imported only for DataFrame models, on the packaging
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -80,6 +81,18 @@ class ModelIntake:
     @property
     def feature_names(self) -> list[str]:
         return [feature.name for feature in self.feature_types]
+
+    def without_nulls(self) -> ModelIntake:
+        """The same model with no nullable feature: for a runtime serving a conversion verified without missing
+        values (ONNX), where a null must be refused (422) rather than answered unverified."""
+        nulls = [name for name, value in zip(self.feature_names, self.example, strict=True) if value is None]
+        if nulls:
+            raise IntakeError(
+                f"--example gives null for {_names_list(nulls)}, and the converted model is not verified with "
+                f"missing values: give values there"
+            )
+        types = [dataclasses.replace(feature, nullable=False) for feature in self.feature_types]
+        return dataclasses.replace(self, feature_types=types)
 
     def model_input(self, rows: Sequence[Sequence[ExampleValue]]) -> np.ndarray:
         """Rows as the service hands them to the model: a 1-D array of strings for a text model, else the 2-D array

@@ -509,16 +509,14 @@ def problems_with(verification: OnnxVerification) -> str | None:
 
 
 def refuse_unconvertible_features(manifest: ModelManifest) -> None:
-    """The ONNX runtime takes numbers (a float tensor) and known categories (string tensors), verified on generated
-    rows without missing values: text, categories without known values and nullable features are refused here, in
-    one line, before any conversion."""
+    """The ONNX graph is verified on generated rows of numbers and known categories: text features and categories
+    without known values are refused here, in one line, before any conversion. (Missing values are not verified
+    either: packaging serves converted models with no nullable feature, see intake.ModelIntake.without_nulls.)"""
     for feature in manifest.features:
         if feature.type == "text":
-            problem = "is a text feature, which the ONNX runtime does not take"
+            problem = "is a text feature, on which the ONNX graph cannot be verified"
         elif feature.type == "category" and not feature.categories:
             problem = "is a category with no known values, on which the ONNX graph cannot be verified"
-        elif feature.nullable:
-            problem = "accepts missing values, and the ONNX graph is not verified with missing values"
         else:
             continue
         raise OnnxExportError(f"{feature.name} {problem}; {SKLEARN_HINT}")
