@@ -4,7 +4,6 @@ the scikit-learn runtime, and answered exactly as the original model answers the
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -292,7 +291,7 @@ def test_unknown_category_lists_the_allowed_values(served: Served) -> None:
     assert response.json()["detail"] == [
         {
             "loc": ["features", "color"],
-            "msg": f"color must be one of {json.dumps(color['categories'])}, got an unknown category",
+            "msg": f"color must be one of {color['categories']!r}, got an unknown category",
             "type": "unknown_category",
         }
     ]

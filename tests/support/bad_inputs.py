@@ -359,14 +359,14 @@ CASES: list[BadInput] = [
         "unknown category",
         dumps({"features": [12.0, "gold"]}),
         422,
-        'plan must be one of ["basic", "pro", "team"], got an unknown category',
+        "plan must be one of ['basic', 'pro', 'team'], got an unknown category",
         model="typed",
     ),
     BadInput(
         "number for a category",
         dumps({"features": [12.0, 1]}),
         422,
-        'plan must be one of the strings ["basic", "pro", "team"], got number',
+        "plan must be one of the strings ['basic', 'pro', 'team'], got number",
         model="typed",
     ),
     BadInput(

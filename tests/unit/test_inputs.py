@@ -110,7 +110,7 @@ def test_unknown_category_lists_the_allowed_values_capped() -> None:
     many = [FeatureSpec(name="code", type="category", categories=[f"c{index}" for index in range(30)])]
     [found] = problems(RowConverter(many), [["zz"]])
     assert found["type"] == "unknown_category"
-    shown = ", ".join(f'"c{index}"' for index in range(MAX_LISTED_CATEGORIES))
+    shown = ", ".join(f"'c{index}'" for index in range(MAX_LISTED_CATEGORIES))
     assert found["msg"] == f"code must be one of [{shown}] and 10 more, got an unknown category"
 
 

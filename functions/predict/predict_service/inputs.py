@@ -13,7 +13,6 @@ DataFrame-fitted model saw. A model whose input layout is "text" takes a 1-D arr
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from itertools import chain
@@ -99,10 +98,9 @@ ValueCheck = Callable[[object], Problem]
 
 
 def listed_categories(categories: list[Any]) -> str:
-    """The allowed values for an error message, capped at MAX_LISTED_CATEGORIES."""
-    shown = ", ".join(json.dumps(value) for value in categories[:MAX_LISTED_CATEGORIES])
+    """The allowed values for an error message, capped at MAX_LISTED_CATEGORIES (quoted when they are strings)."""
     more = len(categories) - MAX_LISTED_CATEGORIES
-    return f"[{shown}]" + (f" and {more} more" if more > 0 else "")
+    return repr(categories[:MAX_LISTED_CATEGORIES]) + (f" and {more} more" if more > 0 else "")
 
 
 def number_check(feature: FeatureSpec, _max_text_chars: int) -> ValueCheck:
