@@ -26,12 +26,12 @@ from predict_service.runtimes.sklearn import SklearnRuntime
 from sklambda.dataframe import frame_rows
 from sklambda.packaging import package_model
 from sklambda.served import ServedApp
+from sklambda.training import DEMO_VERSION
 from tests.corpus import TEXT_ENTRIES, CorpusEntry, build, entry_params
 from tests.support.cli import run_cli
 
 ROWS_PER_BATCH = 40
 TOLERANCE = 1e-9
-CORPUS_VERSION = "corpus"
 
 
 def input_rows(entry: CorpusEntry, manifest: ModelManifest) -> tuple[Any, list[list[Any]]]:
@@ -105,8 +105,8 @@ def package_entry(entry: CorpusEntry, folder: Path) -> Path:
         model_dir,
         feature_names=None,
         name=entry.name,
-        # one version for all: every app in this process shares Powertools' metrics dimensions (model_version)
-        version=CORPUS_VERSION,
+        # the demo's version, as every app in the test process has: they share Powertools' metric dimensions
+        version=DEMO_VERSION,
         example=None,
         class_names=None,
         training_data=data,
