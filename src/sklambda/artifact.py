@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import shutil
 import tempfile
@@ -18,6 +19,7 @@ import scipy
 import sklearn
 from predict_service.errors import ModelLoadError
 from predict_service.manifest import (
+    MANIFEST_FILENAME,
     MODEL_FILENAME,
     ONNX_FILENAME,
     SKOPS_FILENAME,
@@ -33,6 +35,7 @@ from predict_service.manifest import (
 from predict_service.runtimes import DEFAULT_RUNTIME, RUNTIMES, runtime_class
 from predict_service.runtimes.sklearn import SklearnRuntime
 
+from .intake import IntakeError, ModelIntake, has_working_predict_proba
 from .layer_contents import LayerContents, LayerContentsError
 from .requirements import UserCodeError, copy_user_code
 
@@ -74,25 +77,13 @@ def describe_estimator(model: Any) -> str:
     return type(model).__name__
 
 
-def has_working_predict_proba(model: Any, example: list[Any]) -> bool:
-    """hasattr alone is not enough: SVC(probability=False) has the attribute and raises when called."""
-    if not hasattr(model, "predict_proba"):
-        return False
-    row = np.array([example], dtype=object if any(isinstance(value, str) for value in example) else np.float64)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model.predict_proba(row)
-    except Exception:
-        return False
-    return True
-
-
-def library_versions() -> LibraryVersions:
+def library_versions(pickled_with: str | None = None) -> LibraryVersions:
+    """The stack that serves the model; `pickled_with` is the scikit-learn the user's pickle was written with (see
+    sklambda.pickled_version), recorded instead of the local one so that a model is never relabelled."""
     return LibraryVersions.model_validate(
         {
             "python": platform.python_version(),
-            "scikit-learn": sklearn.__version__,
+            "scikit-learn": pickled_with or sklearn.__version__,
             "numpy": np.__version__,
             "joblib": joblib.__version__,
             "scipy": scipy.__version__,
@@ -140,10 +131,14 @@ def write_skops(model: Any, path: Path) -> SkopsArtifact:
     return SkopsArtifact(skops=skops.__version__, trusted_types=needed)
 
 
-def check_same_predictions(original: Any, loaded: Any, example: list[Any]) -> None:
+def example_array(example: list[Any]) -> np.ndarray:
+    """The example row as the model takes it when no intake describes the model (models `sklambda train` fits)."""
+    return np.array([example], dtype=object if any(isinstance(value, str) for value in example) else np.float64)
+
+
+def check_same_predictions(original: Any, loaded: Any, row: np.ndarray, with_proba: bool) -> None:
     """skops rebuilds the model object by object; make sure the rebuilt one answers as the original does."""
-    row = np.array([example], dtype=object if any(isinstance(value, str) for value in example) else np.float64)
-    methods = ["predict", "predict_proba"] if has_working_predict_proba(original, example) else ["predict"]
+    methods = ["predict", "predict_proba"] if with_proba else ["predict"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for method in methods:
@@ -153,6 +148,39 @@ def check_same_predictions(original: Any, loaded: Any, example: list[Any]) -> No
                     f"The model loaded back from {SKOPS_FILENAME} {method}s {got.tolist()} on the example row where "
                     f"the original {method}s {want.tolist()}; package it without --format skops"
                 )
+
+
+def without_nulls(intake: ModelIntake) -> ModelIntake:
+    try:
+        return intake.without_nulls()
+    except IntakeError as error:
+        raise PackagingError(str(error)) from error
+
+
+def check_replaceable(model_dir: Path, name: str) -> None:
+    """Refuse to replace a directory that holds another model, or anything but a model directory: packaging
+    replaces the whole directory, and the user may have pointed --model-dir at the wrong place."""
+    if not model_dir.exists():
+        return
+    if not model_dir.is_dir():
+        raise PackagingError(f"{model_dir} is a file, not a model directory: pass --force to replace it")
+    if not any(model_dir.iterdir()):
+        return
+    manifest_path = model_dir / MANIFEST_FILENAME
+    try:
+        current = json.loads(manifest_path.read_text(encoding="utf-8")).get("name")
+    except (OSError, ValueError, AttributeError):
+        current = None
+    if current is None:
+        raise PackagingError(
+            f"{model_dir} holds files that are not a packaged model (no readable {MANIFEST_FILENAME}): choose "
+            f"another --model-dir, or pass --force to replace its contents"
+        )
+    if current != name:
+        raise PackagingError(
+            f"{model_dir} holds the model {current!r}: pass --force to replace it with {name!r}, or choose another "
+            f"--model-dir"
+        )
 
 
 def write_model_dir(
@@ -169,6 +197,9 @@ def write_model_dir(
     runtime: Runtime = DEFAULT_RUNTIME,
     model_format: ModelFormat = "joblib",
     contents: LayerContents | None = None,
+    intake: ModelIntake | None = None,
+    pickled_with: str | None = None,
+    force: bool = False,
 ) -> ModelManifest:
     """Stage the directory next to its destination, verify it with the real runtime, then swap it in, so a
     failed packaging never leaves a half-written model where the server or the layer build would find it.
@@ -176,8 +207,15 @@ def write_model_dir(
     model_format "skops" writes model.skops instead of model.joblib: no pickle in the directory at all (the
     user's own .joblib file stays where it was).
     `contents`: what the layer must hold beyond the base stack (requirements, the user's code, another
-    scikit-learn), as `sklambda package` found it in the model file."""
+    scikit-learn), as `sklambda package` found it in the model file.
+    `intake` (from sklambda.intake) describes a user's model: its features, example, task and outputs, and the
+    model to pickle (a DataFrame model rewritten for rows; its own pickle is then written, not `source_file`).
+    Without it the model is a classifier or regressor taking `features` as `sklambda train` fits them.
+    A `model_dir` holding another model (another name, or files that are not a model directory) is replaced only
+    with `force`."""
     check_format_and_runtime(model_format, runtime)
+    if not force:
+        check_replaceable(model_dir, name)
     other_sklearn = contents.other_sklearn if contents is not None else None
     if other_sklearn is not None and (runtime != SklearnRuntime.name or model_format != "joblib"):
         raise PackagingError(
@@ -185,10 +223,23 @@ def write_model_dir(
             f"{sklearn.__version__}: it can only ship as the pickle it is (drop --runtime/--format), or re-fit it with "
             f"scikit-learn {sklearn.__version__} to convert it"
         )
+    if other_sklearn is not None and intake is not None and intake.rewritten:
+        raise PackagingError(
+            f"the model was pickled by scikit-learn {other_sklearn.versions.scikit_learn} and fitted on a DataFrame: "
+            f"rewriting it for plain rows would pickle it again with scikit-learn {sklearn.__version__}; re-fit it "
+            f"with scikit-learn {sklearn.__version__}"
+        )
+    if intake is not None:
+        model = intake.model
+        if intake.rewritten:
+            source_file = None
+        if runtime in EXPORTERS:
+            intake = without_nulls(intake)
     if not callable(getattr(model, "predict", None)):
         raise PackagingError(f"{describe_estimator(model)} has no predict method: it is not a fitted estimator")
     classes = getattr(model, "classes_", None)
     task: Literal["classification", "regression"] = "classification" if classes is not None else "regression"
+    example_input = intake.model_input([example]) if intake is not None else example_array(example)
     model_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=model_dir.parent))
     try:
@@ -211,29 +262,32 @@ def write_model_dir(
             except UserCodeError as error:
                 raise PackagingError(str(error)) from error
         names = [feature.name for feature in features]
+        fields: dict[str, Any] = {
+            "name": name,
+            "version": version or sha256[:12],
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "sha256": sha256,
+            "estimator": describe_estimator(model),
+            "task": task,
+            "features": features,
+            "feature_names": names,
+            "n_features": len(names),
+            "classes": np.asarray(classes).tolist() if classes is not None else None,
+            "class_names": class_names,
+            "has_predict_proba": task == "classification" and has_working_predict_proba(model, example_input),
+            "fitted_with_feature_names": hasattr(model, "feature_names_in_"),
+            "example": example,
+            "versions": other_sklearn.versions if other_sklearn is not None else library_versions(pickled_with),
+            "requirements": contents.requirements if contents is not None else {},
+            "code": code,
+            "metrics": metrics or {},
+            "format": model_format,
+            "skops": skops_artifact,
+        }
+        if intake is not None:
+            fields.update(intake.manifest_fields())
         try:
-            manifest = ModelManifest(
-                name=name,
-                version=version or sha256[:12],
-                created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-                sha256=sha256,
-                estimator=describe_estimator(model),
-                task=task,
-                features=features,
-                feature_names=names,
-                n_features=len(names),
-                classes=np.asarray(classes).tolist() if classes is not None else None,
-                class_names=class_names,
-                has_predict_proba=task == "classification" and has_working_predict_proba(model, example),
-                fitted_with_feature_names=hasattr(model, "feature_names_in_"),
-                example=example,
-                versions=other_sklearn.versions if other_sklearn is not None else library_versions(),
-                requirements=contents.requirements if contents is not None else {},
-                code=code,
-                metrics=metrics or {},
-                format=model_format,
-                skops=skops_artifact,
-            )
+            manifest = ModelManifest.model_validate(fields)
         except ValueError as error:
             raise PackagingError(f"Cannot describe this model: {manifest_problems(error)}") from error
         exporter = EXPORTERS.get(runtime)
@@ -262,13 +316,13 @@ def write_model_dir(
         try:
             served = SklearnRuntime.load(staging)
             if skops_artifact is not None:
-                check_same_predictions(model, served.model, example)
+                check_same_predictions(model, served.model, example_input, manifest.has_predict_proba)
             if runtime != SklearnRuntime.name:
                 runtime_class(runtime, staging).load(staging)
         except ModelLoadError as error:
             raise PackagingError(f"The packaged model does not serve: {error.message}") from error
         if model_dir.exists():
-            shutil.rmtree(model_dir)
+            shutil.rmtree(model_dir) if model_dir.is_dir() else model_dir.unlink()
         staging.rename(model_dir)
         return manifest
     finally:

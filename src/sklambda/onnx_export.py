@@ -508,6 +508,20 @@ def problems_with(verification: OnnxVerification) -> str | None:
     return None
 
 
+def refuse_unconvertible_features(manifest: ModelManifest) -> None:
+    """The ONNX graph is verified on generated rows of numbers and known categories: text features and categories
+    without known values are refused here, in one line, before any conversion. (Missing values are not verified
+    either: packaging serves converted models with no nullable feature, see intake.ModelIntake.without_nulls.)"""
+    for feature in manifest.features:
+        if feature.type == "text":
+            problem = "is a text feature, on which the ONNX graph cannot be verified"
+        elif feature.type == "category" and not feature.categories:
+            problem = "is a category with no known values, on which the ONNX graph cannot be verified"
+        else:
+            continue
+        raise OnnxExportError(f"{feature.name} {problem}; {SKLEARN_HINT}")
+
+
 def refuse_multi_output(model: Any, manifest: ModelManifest) -> None:
     """OnnxRuntime serves one value per row; a model whose predict answers a matrix (several targets, or a single
     target fitted as a column) is refused before any conversion."""
@@ -523,6 +537,7 @@ def refuse_multi_output(model: Any, manifest: ModelManifest) -> None:
 
 def export_onnx(model: Any, manifest: ModelManifest) -> OnnxExport:
     """model.onnx bytes and their manifest entry, or OnnxExportError naming the step that cannot be served."""
+    refuse_unconvertible_features(manifest)
     refuse_multi_output(model, manifest)
     has_trees = bool(tree_members(final_estimator(model)))
     variants = [variant for variant in GRAPH_VARIANTS if has_trees or variant.inputs == variant.trees]

@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +111,7 @@ SUPPORTED: list[tuple[str, Any, np.ndarray]] = [
 ]
 
 
-def package_onnx(model: Any, tmp_path: Path, example: list[float]) -> Path:
+def package_onnx(model: Any, tmp_path: Path, example: Sequence[float]) -> Path:
     """`sklambda package MODEL.joblib --runtime onnx`, minus the argument parsing (tests/integration covers that)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     model_file = tmp_path / "model-in.joblib"
@@ -123,7 +123,7 @@ def package_onnx(model: Any, tmp_path: Path, example: list[float]) -> Path:
         feature_names=None,
         name="m",
         version="1",
-        example=example,
+        example=list(example),
         class_names=None,
         runtime="onnx",
     )
