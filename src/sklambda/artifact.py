@@ -22,6 +22,7 @@ from predict_service.manifest import (
     SKOPS_FILENAME,
     FeatureSpec,
     LibraryVersions,
+    Lineage,
     ModelManifest,
     SkopsArtifact,
     dangerous_types,
@@ -163,6 +164,7 @@ def write_model_dir(
     source_file: Path | None = None,
     runtime: Runtime = DEFAULT_RUNTIME,
     model_format: ModelFormat = "joblib",
+    lineage: Lineage | None = None,
 ) -> ModelManifest:
     """Stage the directory next to its destination, verify it with the real runtime, then swap it in, so a
     failed packaging never leaves a half-written model where the server or the layer build would find it.
@@ -210,6 +212,7 @@ def write_model_dir(
                 metrics=metrics or {},
                 format=model_format,
                 skops=skops_artifact,
+                lineage=lineage,
             )
         except ValueError as error:
             raise PackagingError(f"Cannot describe this model: {manifest_problems(error)}") from error

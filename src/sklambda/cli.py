@@ -17,6 +17,7 @@ from predict_service.runtimes import DEFAULT_RUNTIME, RUNTIMES
 from pydantic import ValidationError
 
 from .artifact import FORMATS, PackagingError, check_format_and_runtime
+from .mlflow_source import SOURCE_FORMS, is_mlflow_source
 
 # The model directory of this checkout, the one layers/model/Makefile builds the layer from (its MODEL_SRC). The
 # service itself defaults to the layer's /opt/model; run from here, `serve` and `invoke` use this one instead.
@@ -96,8 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--runtime", choices=list(RUNTIMES), default=DEFAULT_RUNTIME, help=RUNTIME_HELP)
     train.add_argument("--format", choices=FORMATS, default="joblib", help=FORMAT_HELP)
 
-    package = commands.add_parser("package", help="package your own fitted model.joblib")
-    package.add_argument("model_file", type=Path, metavar="MODEL.joblib")
+    package = commands.add_parser("package", help="package your own fitted model.joblib, or an MLflow model")
+    package.add_argument(
+        "model_file", metavar="SOURCE", help=f"a model.joblib file, or an MLflow model: {SOURCE_FORMS}"
+    )
     package.add_argument("--model-dir", type=Path, default=LOCAL_MODEL_DIR)
     package.add_argument("--features", type=unique_comma_list, help="feature names in column order (a,b,c)")
     package.add_argument("--name", help="model name (default: the file name)")
@@ -175,17 +178,35 @@ def run(args: argparse.Namespace) -> int:
         from .packaging import package_model
 
         print(f"Packaging {args.model_file}...", file=sys.stderr)
-        manifest = package_model(
-            args.model_file,
-            args.model_dir,
-            feature_names=args.features,
-            name=args.name,
-            version=args.version,
-            example=args.example,
-            class_names=args.class_names,
-            runtime=args.runtime,
-            model_format=args.format,
-        )
+        if is_mlflow_source(args.model_file):
+            from .sources import package_mlflow_source
+
+            if args.features is not None or args.example is not None:
+                raise PackagingError(
+                    "an MLflow model's signature and input example give its features and example: "
+                    "drop --features and --example"
+                )
+            manifest = package_mlflow_source(
+                args.model_file,
+                args.model_dir,
+                name=args.name,
+                version=args.version,
+                class_names=args.class_names,
+                runtime=args.runtime,
+                model_format=args.format,
+            )
+        else:
+            manifest = package_model(
+                Path(args.model_file),
+                args.model_dir,
+                feature_names=args.features,
+                name=args.name,
+                version=args.version,
+                example=args.example,
+                class_names=args.class_names,
+                runtime=args.runtime,
+                model_format=args.format,
+            )
         report_trusted_types(manifest)
         print(
             f"Wrote {args.model_dir} ({manifest.name} {manifest.version}: {manifest.estimator}, "

@@ -135,6 +135,25 @@ class SkopsArtifact(BaseModel):
         return self
 
 
+class Lineage(BaseModel):
+    """Where a model packaged from MLflow came from. Served publicly by GET /model, so it names the source and the
+    registry entry only: never a tracking server URI or an artifact location (they may carry hosts or credentials)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # The MLflow source as given (runs:/..., models:/...), or the model directory's name.
+    source: str
+    run_id: str | None = None
+    # MLflow 3's logged-model id (m-...).
+    model_id: str | None = None
+    registry_name: str | None = None
+    registry_version: str | None = None
+    # The alias the registry version was resolved from (models:/NAME@ALIAS).
+    registry_alias: str | None = None
+    # The run's logged metrics, latest value of each.
+    metrics: dict[str, float] = Field(default_factory=dict)
+
+
 class ShippedFile(NamedTuple):
     """The one model file a model directory ships, the sha256 its manifest records for it, and where."""
 
@@ -180,6 +199,8 @@ class ModelManifest(BaseModel):
     # (skops.io, described by `skops`). The ONNX runtime ships model.onnx instead, so it takes no format.
     format: Literal["joblib", "skops"] = "joblib"
     skops: SkopsArtifact | None = None
+    # Packaged from MLflow: the run and registry entry the model came from.
+    lineage: Lineage | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .manifest import FeatureSpec
+from .manifest import FeatureSpec, Lineage
 
 FeatureValue = float | str
 Row = list[FeatureValue] | dict[str, FeatureValue]
@@ -95,6 +95,7 @@ class ModelInfoResponse(BaseModel):
     sha256: str
     created_at: str
     max_batch_rows: int
+    lineage: Lineage | None = None
 
 
 def _value_schema(feature: FeatureSpec) -> dict[str, Any]:
