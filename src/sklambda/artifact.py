@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import shutil
 import tempfile
@@ -17,6 +18,7 @@ import numpy as np
 import sklearn
 from predict_service.errors import ModelLoadError
 from predict_service.manifest import (
+    MANIFEST_FILENAME,
     MODEL_FILENAME,
     ONNX_FILENAME,
     SKOPS_FILENAME,
@@ -32,6 +34,8 @@ from predict_service.manifest import (
 )
 from predict_service.runtimes import DEFAULT_RUNTIME, RUNTIMES, runtime_class
 from predict_service.runtimes.sklearn import SklearnRuntime
+
+from .intake import ModelIntake
 
 # A name in predict_service.runtimes.RUNTIMES.
 Runtime = str
@@ -85,11 +89,13 @@ def has_working_predict_proba(model: Any, example: list[Any]) -> bool:
     return True
 
 
-def library_versions() -> LibraryVersions:
+def library_versions(pickled_with: str | None = None) -> LibraryVersions:
+    """The stack that serves the model; `pickled_with` is the scikit-learn the user's pickle was written with (see
+    sklambda.pickled_version), recorded instead of the local one so that a model is never relabelled."""
     return LibraryVersions.model_validate(
         {
             "python": platform.python_version(),
-            "scikit-learn": sklearn.__version__,
+            "scikit-learn": pickled_with or sklearn.__version__,
             "numpy": np.__version__,
             "joblib": joblib.__version__,
         }
@@ -136,10 +142,14 @@ def write_skops(model: Any, path: Path) -> SkopsArtifact:
     return SkopsArtifact(skops=skops.__version__, trusted_types=needed)
 
 
-def check_same_predictions(original: Any, loaded: Any, example: list[Any]) -> None:
+def example_array(example: list[Any]) -> np.ndarray:
+    """The example row as the model takes it when no intake describes the model (models `sklambda train` fits)."""
+    return np.array([example], dtype=object if any(isinstance(value, str) for value in example) else np.float64)
+
+
+def check_same_predictions(original: Any, loaded: Any, row: np.ndarray, with_proba: bool) -> None:
     """skops rebuilds the model object by object; make sure the rebuilt one answers as the original does."""
-    row = np.array([example], dtype=object if any(isinstance(value, str) for value in example) else np.float64)
-    methods = ["predict", "predict_proba"] if has_working_predict_proba(original, example) else ["predict"]
+    methods = ["predict", "predict_proba"] if with_proba else ["predict"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for method in methods:
@@ -149,6 +159,32 @@ def check_same_predictions(original: Any, loaded: Any, example: list[Any]) -> No
                     f"The model loaded back from {SKOPS_FILENAME} {method}s {got.tolist()} on the example row where "
                     f"the original {method}s {want.tolist()}; package it without --format skops"
                 )
+
+
+def check_replaceable(model_dir: Path, name: str) -> None:
+    """Refuse to replace a directory that holds another model, or anything but a model directory: packaging
+    replaces the whole directory, and the user may have pointed --model-dir at the wrong place."""
+    if not model_dir.exists():
+        return
+    if not model_dir.is_dir():
+        raise PackagingError(f"{model_dir} is a file, not a model directory: pass --force to replace it")
+    if not any(model_dir.iterdir()):
+        return
+    manifest_path = model_dir / MANIFEST_FILENAME
+    try:
+        current = json.loads(manifest_path.read_text(encoding="utf-8")).get("name")
+    except (OSError, ValueError, AttributeError):
+        current = None
+    if current is None:
+        raise PackagingError(
+            f"{model_dir} holds files that are not a packaged model (no readable {MANIFEST_FILENAME}): choose "
+            f"another --model-dir, or pass --force to replace its contents"
+        )
+    if current != name:
+        raise PackagingError(
+            f"{model_dir} holds the model {current!r}: pass --force to replace it with {name!r}, or choose another "
+            f"--model-dir"
+        )
 
 
 def write_model_dir(
@@ -164,18 +200,34 @@ def write_model_dir(
     source_file: Path | None = None,
     runtime: Runtime = DEFAULT_RUNTIME,
     model_format: ModelFormat = "joblib",
+    intake: ModelIntake | None = None,
+    pickled_with: str | None = None,
+    force: bool = False,
     lineage: Lineage | None = None,
 ) -> ModelManifest:
     """Stage the directory next to its destination, verify it with the real runtime, then swap it in, so a
     failed packaging never leaves a half-written model where the server or the layer build would find it.
 
     model_format "skops" writes model.skops instead of model.joblib: no pickle in the directory at all (the
-    user's own .joblib file stays where it was)."""
+    user's own .joblib file stays where it was).
+
+    `intake` (from sklambda.intake) describes a user's model: its features, example, task and outputs, and the
+    model to pickle (a DataFrame model rewritten for rows; its own pickle is then written, not `source_file`).
+    Without it the model is a classifier or regressor taking `features` as `sklambda train` fits them.
+    A `model_dir` holding another model (another name, or files that are not a model directory) is replaced only
+    with `force`."""
     check_format_and_runtime(model_format, runtime)
+    if not force:
+        check_replaceable(model_dir, name)
+    if intake is not None:
+        model = intake.model
+        if intake.rewritten:
+            source_file = None
     if not callable(getattr(model, "predict", None)):
         raise PackagingError(f"{describe_estimator(model)} has no predict method: it is not a fitted estimator")
     classes = getattr(model, "classes_", None)
     task: Literal["classification", "regression"] = "classification" if classes is not None else "regression"
+    example_input = intake.model_input([example]) if intake is not None else example_array(example)
     model_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=model_dir.parent))
     try:
@@ -192,28 +244,31 @@ def write_model_dir(
             joblib.dump(model, model_path)
         sha256 = file_sha256(model_path)
         names = [feature.name for feature in features]
+        fields: dict[str, Any] = {
+            "name": name,
+            "version": version or sha256[:12],
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "sha256": sha256,
+            "estimator": describe_estimator(model),
+            "task": task,
+            "features": features,
+            "feature_names": names,
+            "n_features": len(names),
+            "classes": np.asarray(classes).tolist() if classes is not None else None,
+            "class_names": class_names,
+            "has_predict_proba": task == "classification" and has_working_predict_proba(model, example),
+            "fitted_with_feature_names": hasattr(model, "feature_names_in_"),
+            "example": example,
+            "versions": library_versions(pickled_with),
+            "metrics": metrics or {},
+            "format": model_format,
+            "skops": skops_artifact,
+            "lineage": lineage,
+        }
+        if intake is not None:
+            fields.update(intake.manifest_fields())
         try:
-            manifest = ModelManifest(
-                name=name,
-                version=version or sha256[:12],
-                created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-                sha256=sha256,
-                estimator=describe_estimator(model),
-                task=task,
-                features=features,
-                feature_names=names,
-                n_features=len(names),
-                classes=np.asarray(classes).tolist() if classes is not None else None,
-                class_names=class_names,
-                has_predict_proba=task == "classification" and has_working_predict_proba(model, example),
-                fitted_with_feature_names=hasattr(model, "feature_names_in_"),
-                example=example,
-                versions=library_versions(),
-                metrics=metrics or {},
-                format=model_format,
-                skops=skops_artifact,
-                lineage=lineage,
-            )
+            manifest = ModelManifest.model_validate(fields)
         except ValueError as error:
             raise PackagingError(f"Cannot describe this model: {manifest_problems(error)}") from error
         exporter = EXPORTERS.get(runtime)
@@ -229,13 +284,13 @@ def write_model_dir(
         try:
             served = SklearnRuntime.load(staging)
             if skops_artifact is not None:
-                check_same_predictions(model, served.model, example)
+                check_same_predictions(model, served.model, example_input, manifest.has_predict_proba)
             if runtime != SklearnRuntime.name:
                 runtime_class(runtime, staging).load(staging)
         except ModelLoadError as error:
             raise PackagingError(f"The packaged model does not serve: {error.message}") from error
         if model_dir.exists():
-            shutil.rmtree(model_dir)
+            shutil.rmtree(model_dir) if model_dir.is_dir() else model_dir.unlink()
         staging.rename(model_dir)
         return manifest
     finally:

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -17,7 +17,9 @@ from predict_service.runtimes import DEFAULT_RUNTIME, RUNTIMES
 from pydantic import ValidationError
 
 from .artifact import FORMATS, PackagingError, check_format_and_runtime
+from .intake import Example, Overrides
 from .mlflow_source import SOURCE_FORMS, is_mlflow_source
+from .sizing import check_size, describe_size
 
 # The model directory of this checkout, the one layers/model/Makefile builds the layer from (its MODEL_SRC). The
 # service itself defaults to the layer's /opt/model; run from here, `serve` and `invoke` use this one instead.
@@ -46,16 +48,54 @@ def unique_comma_list(text: str) -> list[str]:
     return items
 
 
-def float_list(text: str) -> list[float]:
+def _example_value(item: str) -> float | str | None:
+    """One item of a comma-separated example: null, a number, else a string."""
+    if item == "null":
+        return None
     try:
-        return [float(item) for item in comma_list(text)]
+        return float(item)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
+        return item
+
+
+def example_row(text: str) -> Example:
+    """--example: a JSON row (`["a", -1.0, null]`), a JSON object by feature name, or comma-separated values."""
+    stripped = text.strip()
+    if stripped.startswith(("[", "{")):
+        try:
+            value = json.loads(stripped)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"{text!r} is not valid JSON: {error}") from None
+        values = value.values() if isinstance(value, dict) else value
+        if not all(item is None or isinstance(item, (str, int, float)) for item in values):
+            raise argparse.ArgumentTypeError(f"{text!r}: each value must be a number, a string or null")
+        return value  # type: ignore[no-any-return]
+    return [_example_value(item) for item in comma_list(text)]
+
+
+OPTIONS_TAKING_NEGATIVE_VALUES = ("--example",)
+
+
+def join_option_values(argv: Sequence[str]) -> list[str]:
+    """`--example -1.0,2.0` as `--example=-1.0,2.0`: argparse reads a value starting with "-" that is not a plain
+    number as the next option ("expected one argument")."""
+    joined: list[str] = []
+    index = 0
+    while index < len(argv):
+        argument = argv[index]
+        if argument in OPTIONS_TAKING_NEGATIVE_VALUES and index + 1 < len(argv) and argv[index + 1].startswith("-"):
+            joined.append(f"{argument}={argv[index + 1]}")
+            index += 2
+            continue
+        joined.append(argument)
+        index += 1
+    return joined
 
 
 RUNTIME_HELP = "; ".join(
     f"{spec.name}{' (default)' if spec.name == DEFAULT_RUNTIME else ''}: {spec.summary}" for spec in RUNTIMES.values()
 )
+FORCE_HELP = "replace --model-dir even when it holds another model (or files that are not a model)"
 FORMAT_HELP = (
     "joblib (default): ship the model as a pickle; skops: convert it to model.skops, loaded with skops.io trusting "
     "only the types listed at packaging (no pickle is shipped; scikit-learn runtime only)"
@@ -96,16 +136,33 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--version", help="model version (default: the first 12 hex digits of its sha256)")
     train.add_argument("--runtime", choices=list(RUNTIMES), default=DEFAULT_RUNTIME, help=RUNTIME_HELP)
     train.add_argument("--format", choices=FORMATS, default="joblib", help=FORMAT_HELP)
+    train.add_argument("--force", action="store_true", help=FORCE_HELP)
 
     package = commands.add_parser("package", help="package your own fitted model.joblib, or an MLflow model")
     package.add_argument(
-        "model_file", metavar="SOURCE", help=f"a model.joblib file, or an MLflow model: {SOURCE_FORMS}"
+        "model_file", type=Path, metavar="SOURCE", help=f"a model.joblib file, or an MLflow model: {SOURCE_FORMS}"
     )
     package.add_argument("--model-dir", type=Path, default=LOCAL_MODEL_DIR)
     package.add_argument("--features", type=unique_comma_list, help="feature names in column order (a,b,c)")
     package.add_argument("--name", help="model name (default: the file name)")
     package.add_argument("--version", help="model version (default: the first 12 hex digits of its sha256)")
-    package.add_argument("--example", type=float_list, help="an example row (default: all zeros)")
+    package.add_argument(
+        "--example",
+        type=example_row,
+        help="an example row: JSON ('[\"C\", -1.0, null]' or '{\"age\": 3}') or comma-separated values (a,-1.0,null); "
+        "default: zeros, the first category of each category feature, a training row with --data",
+    )
+    package.add_argument("--categorical", type=unique_comma_list, default=[], help="features that are categories")
+    package.add_argument("--text", type=unique_comma_list, default=[], help="features that are free text")
+    package.add_argument("--nullable", type=unique_comma_list, default=[], help="features that accept null")
+    package.add_argument(
+        "--data",
+        type=Path,
+        help="a CSV or Parquet sample of the training data: a DataFrame model is verified on its rows, and number "
+        "ranges are recorded from it",
+    )
+    package.add_argument("--outputs", type=unique_comma_list, help="names of a multi-output model's outputs")
+    package.add_argument("--force", action="store_true", help=FORCE_HELP)
     package.add_argument(
         "--class-names", type=unique_comma_list, help="display names of the classes, in classes_ order"
     )
@@ -119,11 +176,43 @@ def build_parser() -> argparse.ArgumentParser:
 
     invoke = commands.add_parser("invoke", help="run the Lambda handler in-process on an API Gateway event")
     invoke.add_argument("event_file", type=Path, nargs="?", help="an event JSON (e.g. from events/)")
-    invoke.add_argument("--method", default="POST")
+    invoke.add_argument(
+        "--method", help="default: GET for /health, /model and /docs without --body, else POST", type=str.upper
+    )
     invoke.add_argument("--path", default="/predict")
     invoke.add_argument("--body", help="request body (JSON text)")
     invoke.add_argument("--model-dir", type=Path, help="default: MODEL_DIR, else this checkout's layers/model/model")
     return parser
+
+
+READ_ONLY_PATHS = ("/health", "/model", "/docs")
+"""Routes that answer GET only: `invoke --path` sends GET to them when no body is given."""
+
+
+def default_method(given: str | None, path: str, body: str | None) -> str:
+    if given is not None:
+        return given
+    route = "/" + path.partition("?")[0].lstrip("/")
+    return "GET" if body is None and route.rstrip("/") in READ_ONLY_PATHS else "POST"
+
+
+def describe_error_body(response: dict[str, object]) -> str:
+    """The `error` sentence of an error response, else its body, on one line."""
+    body = response.get("body")
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return str(body["error"])
+    return " ".join(str(body).split())[:300]
+
+
+def describe_features(manifest: ModelManifest) -> str:
+    """Each feature with its type when not a plain number: `age, sex (category), note (text, nullable)`."""
+    described = []
+    for feature in manifest.features:
+        kinds = [kind for kind in (getattr(feature, "type", "number"),) if kind != "number"]
+        if getattr(feature, "nullable", False):
+            kinds.append("nullable")
+        described.append(f"{feature.name} ({', '.join(kinds)})" if kinds else feature.name)
+    return ", ".join(described)
 
 
 def report_trusted_types(manifest: ModelManifest) -> None:
@@ -149,9 +238,13 @@ def run(args: argparse.Namespace) -> int:
         from .training import train_csv, train_demo
 
         started = time.perf_counter()
+        if args.csv is None and args.target is not None:
+            raise PackagingError(
+                "--target needs --csv FILE (the demo model has its own target): add --csv or drop --target"
+            )
         if args.csv is None:
             print("Training the iris demo model (StandardScaler + LogisticRegression)...", file=sys.stderr)
-            manifest = train_demo(args.model_dir, runtime=args.runtime, model_format=args.format)
+            manifest = train_demo(args.model_dir, runtime=args.runtime, model_format=args.format, force=args.force)
         else:
             if not args.target:
                 raise PackagingError("--csv needs --target COLUMN (the column to predict)")
@@ -165,6 +258,7 @@ def run(args: argparse.Namespace) -> int:
                 version=args.version,
                 runtime=args.runtime,
                 model_format=args.format,
+                force=args.force,
             )
         report_trusted_types(manifest)
         print(
@@ -178,41 +272,33 @@ def run(args: argparse.Namespace) -> int:
         from .packaging import package_model
 
         print(f"Packaging {args.model_file}...", file=sys.stderr)
-        if is_mlflow_source(args.model_file):
+        package: Callable[..., ModelManifest] = package_model
+        if is_mlflow_source(str(args.model_file)):
             from .sources import package_mlflow_source
 
-            if args.features is not None or args.example is not None:
-                raise PackagingError(
-                    "an MLflow model's signature and input example give its features and example: "
-                    "drop --features and --example"
-                )
-            manifest = package_mlflow_source(
-                args.model_file,
-                args.model_dir,
-                name=args.name,
-                version=args.version,
-                class_names=args.class_names,
-                runtime=args.runtime,
-                model_format=args.format,
-            )
-        else:
-            manifest = package_model(
-                Path(args.model_file),
-                args.model_dir,
-                feature_names=args.features,
-                name=args.name,
-                version=args.version,
-                example=args.example,
-                class_names=args.class_names,
-                runtime=args.runtime,
-                model_format=args.format,
-            )
+            package = package_mlflow_source
+        manifest = package(
+            args.model_file,
+            args.model_dir,
+            feature_names=args.features,
+            name=args.name,
+            version=args.version,
+            example=args.example,
+            class_names=args.class_names,
+            runtime=args.runtime,
+            model_format=args.format,
+            overrides=Overrides(categorical=args.categorical, text=args.text, nullable=args.nullable),
+            training_data=args.data,
+            outputs=args.outputs,
+            force=args.force,
+        )
         report_trusted_types(manifest)
         print(
-            f"Wrote {args.model_dir} ({manifest.name} {manifest.version}: {manifest.estimator}, "
-            f"features {manifest.feature_names}, {describe_runtime(manifest)})",
+            f"Wrote {args.model_dir} ({manifest.name} {manifest.version}: {manifest.estimator}, {manifest.task}, "
+            f"features {describe_features(manifest)}, {describe_runtime(manifest)})",
             file=sys.stderr,
         )
+        print(describe_size(check_size(args.model_dir, manifest)), file=sys.stderr)
         return 0
     if args.command == "serve":
         from predict_service.config import load_settings
@@ -230,14 +316,21 @@ def run(args: argparse.Namespace) -> int:
         if args.event_file is not None:
             event = load_event_file(args.event_file)
         else:
-            event = http_api_event(args.method, args.path, args.body, {})
-        print(json.dumps(readable(invoke(event, model_dir_to_serve(args.model_dir))), indent=2))
+            event = http_api_event(default_method(args.method, args.path, args.body), args.path, args.body, {})
+        response = readable(invoke(event, model_dir_to_serve(args.model_dir)))
+        print(json.dumps(response, indent=2))
+        status = int(response.get("statusCode", 200))
+        if status >= 400:
+            print(
+                f"sklambda invoke: error: the API answered {status}: {describe_error_body(response)}", file=sys.stderr
+            )
+            return 1
         return 0
     raise AssertionError(f"unhandled command {args.command}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(join_option_values(sys.argv[1:] if argv is None else argv))
     try:
         return run(args)
     except (PackagingError, ServiceError) as error:

@@ -278,7 +278,8 @@ def verification_rows(model: Any, manifest: ModelManifest, count: int = VERIFICA
         if np.isfinite(low[index]) and np.isfinite(high[index]) and high[index] >= low[index]:
             lo, hi = float(low[index]), float(high[index])
         else:
-            center = float(manifest.example[index])
+            example = manifest.example[index]
+            center = 0.0 if example is None else float(example)
             spread = 3 * (abs(center) / 2 + 1)
             lo, hi = center - spread, center + spread
         values = rng.uniform(lo, hi, size=count)

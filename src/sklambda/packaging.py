@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import joblib
-from predict_service.manifest import FeatureSpec, ModelManifest
+from predict_service.manifest import ModelManifest
 from predict_service.runtimes import DEFAULT_RUNTIME
 
 from .artifact import (
@@ -14,31 +13,12 @@ from .artifact import (
     PackagingError,
     Runtime,
     check_format_and_runtime,
+    check_replaceable,
     describe_estimator,
     write_model_dir,
 )
-
-
-def resolve_feature_names(model: Any, given: list[str] | None) -> list[str]:
-    """feature_names_in_ when the estimator has it, else the user's list, else f0..fN-1."""
-    fitted = getattr(model, "feature_names_in_", None)
-    n_features = getattr(model, "n_features_in_", None)
-    if fitted is not None:
-        fitted_names = [str(name) for name in fitted]
-        if given is not None and given != fitted_names:
-            raise PackagingError(
-                f"--features {given} disagrees with the names the model was fitted with {fitted_names}"
-            )
-        return fitted_names
-    if given is not None:
-        if n_features is not None and len(given) != n_features:
-            raise PackagingError(f"--features names {len(given)} columns but the model expects {n_features}")
-        return given
-    if n_features is None:
-        raise PackagingError(
-            f"{describe_estimator(model)} does not say how many features it takes: pass --features a,b,c"
-        )
-    return [f"f{index}" for index in range(int(n_features))]
+from .intake import NO_OVERRIDES, Example, IntakeError, ModelIntake, Overrides, intake_model, read_training_data
+from .pickled_version import PickledVersionError, load_model, pickled_sklearn_version, refuse_other_sklearn
 
 
 def check_class_names(model: Any, given: list[str] | None) -> None:
@@ -63,35 +43,77 @@ def package_model(
     feature_names: list[str] | None,
     name: str | None,
     version: str | None,
-    example: list[float] | None,
+    example: Example | None,
     class_names: list[str] | None,
     runtime: Runtime = DEFAULT_RUNTIME,
     model_format: ModelFormat = "joblib",
+    overrides: Overrides = NO_OVERRIDES,
+    training_data: Path | None = None,
+    outputs: list[str] | None = None,
+    force: bool = False,
 ) -> ModelManifest:
     check_format_and_runtime(model_format, runtime)
     if not model_file.is_file():
         raise PackagingError(f"{model_file} does not exist")
-    try:
-        model = joblib.load(model_file)
-    except Exception as error:
-        raise PackagingError(f"{model_file} does not load with joblib: {type(error).__name__}: {error}") from error
+    name = name or model_file.stem
+    if not force:
+        check_replaceable(model_dir, name)
+    model, pickled_with = load_user_model(model_file)
     if not callable(getattr(model, "predict", None)):
         raise PackagingError(f"{model_file} holds a {type(model).__name__}, which has no predict method")
-    names = resolve_feature_names(model, feature_names)
     check_class_names(model, class_names)
-    if example is None:
-        example = [0.0] * len(names)
-    elif len(example) != len(names):
-        raise PackagingError(f"--example has {len(example)} values but the model takes {len(names)} features")
+    intake = describe_user_model(model, feature_names, example, overrides, training_data, outputs)
     return write_model_dir(
         model,
         model_dir,
-        name=name or model_file.stem,
+        name=name,
         version=version,
-        features=[FeatureSpec(name=feature) for feature in names],
-        example=example,
+        features=[],
+        example=intake.example,
         class_names=class_names,
         source_file=model_file,
         runtime=runtime,
         model_format=model_format,
+        intake=intake,
+        pickled_with=pickled_with,
+        force=True,
     )
+
+
+def load_user_model(model_file: Path) -> tuple[Any, str | None]:
+    """The model in the user's file and the scikit-learn version it was pickled with; a model pickled by another
+    scikit-learn is refused (pickled_version.refuse_other_sklearn) before it is unpickled."""
+    try:
+        pickled_with = pickled_sklearn_version(model_file)
+        if pickled_with is not None:
+            refuse_other_sklearn(model_file, pickled_with)
+    except PickledVersionError as error:
+        raise PackagingError(str(error)) from error
+    try:
+        return load_model(model_file), pickled_with
+    except Exception as error:
+        message = " ".join(str(error).split())
+        raise PackagingError(f"{model_file} does not load with joblib: {type(error).__name__}: {message}") from error
+
+
+def describe_user_model(
+    model: Any,
+    feature_names: list[str] | None,
+    example: Example | None,
+    overrides: Overrides,
+    training_data: Path | None,
+    outputs: list[str] | None,
+) -> ModelIntake:
+    """Features, task, outputs and the model to serve (see sklambda.intake), as a PackagingError when impossible."""
+    try:
+        frame = read_training_data(training_data) if training_data is not None else None
+        return intake_model(
+            model,
+            feature_names=feature_names,
+            example=example,
+            overrides=overrides,
+            training_data=frame,
+            outputs=outputs,
+        )
+    except IntakeError as error:
+        raise PackagingError(str(error)) from error

@@ -2,29 +2,36 @@
 models:/NAME@ALIAS, resolved by sklambda.mlflow_source and packaged like a joblib file.
 
 What MLflow recorded fills the manifest: the signature's column names, order and optional columns (nullable), with
-each column's type and categories read from the fitted model as for any model; the input example's first row as the
-example; the registry name and version as the model's name and version; the run, registry entry and metrics as
-lineage. A model MLflow saved with skops stays skops and is trusted with no type MLflow did not record as trusted.
-The requirements MLflow recorded are checked against what the model layer installs.
+each column's type and categories read from the fitted model as for any model; the input example's first complete
+row as the example; the registry name and version as the model's name and version; the run, registry entry and
+metrics as lineage. A model MLflow saved with skops stays skops and is trusted with no type MLflow did not record as
+trusted. The requirements MLflow recorded are checked against what the model layer installs.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
-from predict_service.manifest import FeatureSpec, Lineage, ModelManifest
+from predict_service.manifest import Lineage, ModelManifest
 from predict_service.runtimes import DEFAULT_RUNTIME, RUNTIMES
 
-from .artifact import ModelFormat, PackagingError, Runtime, check_format_and_runtime, write_model_dir, write_skops
-from .dataframe import DataFrameModelError, fitted_on_dataframe, rewrite_and_verify
-from .feature_types import Category, FeatureType, FeatureTypeError, detect_feature_types, row_missing_check
+from .artifact import (
+    ModelFormat,
+    PackagingError,
+    Runtime,
+    check_format_and_runtime,
+    check_replaceable,
+    write_model_dir,
+    write_skops,
+)
+from .dataframe import fitted_on_dataframe
+from .intake import NO_OVERRIDES, Example, IntakeError, ModelIntake, Overrides, check_example
 from .mlflow_source import MlflowModel, SignatureFeature, SourceError, resolve_mlflow_source
-from .packaging import check_class_names
+from .packaging import check_class_names, describe_user_model
 from .requirements import REPO_ROOT, base_stack, canonical_name
 
 SKOPS_REQUIREMENTS_FILE = REPO_ROOT / "layers" / "model" / "requirements-skops.txt"
@@ -41,37 +48,59 @@ NOT_SERVED = frozenset(
 
 
 def package_mlflow_source(
-    source: str,
+    source: Path | str,
     model_dir: Path,
     *,
-    name: str | None,
-    version: str | None,
-    class_names: list[str] | None,
+    feature_names: list[str] | None = None,
+    name: str | None = None,
+    version: str | None = None,
+    example: Example | None = None,
+    class_names: list[str] | None = None,
     runtime: Runtime = DEFAULT_RUNTIME,
     model_format: ModelFormat = "joblib",
+    overrides: Overrides = NO_OVERRIDES,
+    training_data: Path | None = None,
+    outputs: list[str] | None = None,
+    force: bool = False,
 ) -> ModelManifest:
-    """Resolve SOURCE with MLflow and write a verified model directory with the model's lineage."""
+    """Resolve SOURCE with MLflow and write a verified model directory with the model's lineage. Takes the options
+    of `packaging.package_model`; what MLflow recorded fills in the ones not given (see the module docstring)."""
+    source = str(source)
     try:
         resolved = resolve_mlflow_source(source)
     except SourceError as error:
         raise PackagingError(error.message) from None
     model_format = served_format(resolved, runtime, model_format)
     check_format_and_runtime(model_format, runtime)
+    name = name or model_name(resolved, source)
+    if not force:
+        check_replaceable(model_dir, name)
     check_class_names(resolved.estimator, class_names)
-    served = served_model(resolved)
+    names = signature_names(resolved, feature_names)
+    intake = describe_user_model(
+        resolved.estimator,
+        None if fitted_on_dataframe(resolved.estimator) else names,
+        example if example is not None else example_from_mlflow(resolved, names),
+        signature_overrides(resolved.features, overrides),
+        training_data,
+        outputs,
+    )
+    nullable_as_signed(resolved, intake, overrides)
     if model_format == "skops" and resolved.skops_trusted_types is not None:
-        check_skops_trust(served.model, resolved.skops_trusted_types, source)
+        check_skops_trust(intake.model, resolved.skops_trusted_types, source)
     check_recorded_requirements(resolved, model_format)
     return write_model_dir(
-        served.model,
+        intake.model,
         model_dir,
-        name=name or model_name(resolved, source),
+        name=name,
         version=version or (resolved.registry.version if resolved.registry else None),
-        features=[feature_spec(feature) for feature in served.features],
-        example=served.example,
+        features=[],
+        example=intake.example,
         class_names=class_names,
         runtime=runtime,
         model_format=model_format,
+        intake=intake,
+        force=True,
         lineage=lineage(resolved, source),
     )
 
@@ -84,68 +113,20 @@ def served_format(resolved: MlflowModel, runtime: Runtime, requested: ModelForma
     return requested
 
 
-@dataclass(frozen=True)
-class ServedModel:
-    """The estimator the layer ships (rewritten for plain rows when it was fitted on a DataFrame), its features in
-    the signature's order, and the example row in that order."""
-
-    model: Any
-    features: list[FeatureType]
-    example: list[Any]
-
-
-def served_model(resolved: MlflowModel) -> ServedModel:
-    estimator = resolved.estimator
-    signature = resolved.features
-    if fitted_on_dataframe(estimator):
-        fitted = [str(column) for column in estimator.feature_names_in_]
-        names = signature_names(signature, fitted, resolved.lineage.source_uri)
-    else:
-        width = int(getattr(estimator, "n_features_in_", 0)) or (len(signature) if signature else 0)
-        if signature is not None and len(signature) != width:
-            raise PackagingError(
-                f"{resolved.lineage.source_uri}: the signature has {len(signature)} columns but the model takes "
-                f"{width}; log the model again with a signature inferred from its training data"
-            )
-        names = [feature.name for feature in signature] if signature else [f"f{index}" for index in range(width)]
-    if not names:
+def signature_names(resolved: MlflowModel, given: list[str] | None) -> list[str] | None:
+    """The feature names: the signature's, which must be the columns a DataFrame model was fitted on, in their
+    order (the rewritten model takes rows in fit order); --features must agree with them."""
+    source = resolved.lineage.source_uri
+    signature = [feature.name for feature in resolved.features] if resolved.features is not None else None
+    if given is not None and signature is not None and given != signature:
         raise PackagingError(
-            f"{resolved.lineage.source_uri}: the model does not say how many features it takes and has no signature; "
-            f"log it with a signature"
+            f"--features {given} disagrees with the MLflow signature's columns {signature}: drop --features"
         )
-    detected = {feature.name: feature for feature in detect_feature_types(estimator, names=names)}
-    by_name = {feature.name: feature for feature in signature or []}
-    example = example_row(resolved, names, detected)
-    model = estimator
-    numeric_only = all(detected[name].kind == "number" for name in names)
-    if fitted_on_dataframe(estimator):
-        frame = example_frame(resolved, names, detected, example)
-        try:
-            rewritten = rewrite_and_verify(estimator, frame, frame.iloc[:1])
-        except DataFrameModelError as error:
-            raise PackagingError(f"{resolved.lineage.source_uri}: {error}") from None
-        model, numeric_only = rewritten.model, rewritten.numeric_only
-    try:
-        types = detect_feature_types(
-            model,
-            names=names,
-            nullable_check=row_missing_check(model, example, numeric_only=numeric_only),
-            categorical=[name for name, feature in by_name.items() if feature.type == "category"],
-            nullable=[name for name, feature in by_name.items() if feature.nullable],
-        )
-    except FeatureTypeError as error:
-        raise PackagingError(f"{resolved.lineage.source_uri}: {error}") from None
-    for name in names:
-        check_against_signature(by_name.get(name), detected[name], resolved)
-    return ServedModel(model, types, example)
-
-
-def signature_names(signature: list[SignatureFeature] | None, fitted: list[str], source: str) -> list[str]:
-    """The features in the signature's order, which must be the columns the model was fitted on in their order: the
-    rewritten model takes its rows in fit order."""
-    if signature is None:
-        return fitted
-    names = [feature.name for feature in signature]
+    names = signature if signature is not None else given
+    estimator = resolved.estimator
+    if names is None or not fitted_on_dataframe(estimator):
+        return names
+    fitted = [str(column) for column in estimator.feature_names_in_]
     if names == fitted:
         return names
     if sorted(names) == sorted(fitted):
@@ -159,64 +140,48 @@ def signature_names(signature: list[SignatureFeature] | None, fitted: list[str],
     )
 
 
-def check_against_signature(column: SignatureFeature | None, detected: FeatureType, resolved: MlflowModel) -> None:
-    """A string column must reach an encoder that lists its categories: the service checks values against them."""
-    if column is None or column.type != "category":
+def signature_overrides(signature: list[SignatureFeature] | None, given: Overrides) -> Overrides:
+    """The signature's string columns are categories and its optional columns nullable, besides what the user
+    named; a string column the user calls text stays text."""
+    if signature is None:
+        return given
+    strings = [feature.name for feature in signature if feature.type == "category" and feature.name not in given.text]
+    optional = [feature.name for feature in signature if feature.nullable]
+    return Overrides(
+        categorical=sorted({*given.categorical, *strings}),
+        text=given.text,
+        nullable=sorted({*given.nullable, *optional}),
+    )
+
+
+def nullable_as_signed(resolved: MlflowModel, intake: ModelIntake, given: Overrides) -> None:
+    """The signature decides which columns may be missing: its optional ones (and the ones named with --nullable),
+    not every column the model happens to tolerate a NaN in. An optional column the model cannot take missing is
+    refused here rather than failing requests later."""
+    if resolved.features is None:
         return
-    if detected.kind != "category" or not detected.categories:
+    optional = {feature.name for feature in resolved.features if feature.nullable} | set(given.nullable)
+    refused = [feature.name for feature in intake.feature_types if feature.name in optional and not feature.nullable]
+    if refused:
         raise PackagingError(
-            f"{resolved.lineage.source_uri}: signature column {column.name!r} holds strings, but no fitted encoder of "
-            f"the model lists its categories; encode it with OneHotEncoder or OrdinalEncoder, or log it as a number"
+            f"{resolved.lineage.source_uri}: the signature marks {', '.join(refused)} optional, but the model fails "
+            f"to predict when {'it is' if len(refused) == 1 else 'they are'} missing; impute missing values in the "
+            f"pipeline, or log the model with {'that column' if len(refused) == 1 else 'those columns'} required"
         )
+    intake.feature_types = [replace(feature, nullable=feature.name in optional) for feature in intake.feature_types]
+    try:
+        check_example(intake.example, intake.feature_types)
+    except IntakeError as error:
+        raise PackagingError(f"{resolved.lineage.source_uri}: {error}") from None
 
 
-def example_row(resolved: MlflowModel, names: Sequence[str], types: dict[str, FeatureType]) -> list[Any]:
-    """The input example's first complete row (else its first row) in feature order: the row a form starts from
-    shows every feature. Without an input example: zeros, and each category's first value."""
+def example_from_mlflow(resolved: MlflowModel, names: list[str] | None) -> dict[str, Any] | None:
+    """The input example's first complete row (else its first row), in the features' columns: the row a form
+    starts from shows every feature. None without an input example (packaging then makes one up)."""
     if not resolved.example:
-        return [default_value(types[name]) for name in names]
-    missing = sorted({name for row in resolved.example for name in names if name not in row})
-    if missing:
-        raise PackagingError(
-            f"{resolved.lineage.source_uri}: the input example lacks the columns {missing}; log the model with an "
-            f"input example holding every column"
-        )
-    rows = [[row[name] for name in names] for row in resolved.example]
-    return next((row for row in rows if None not in row), rows[0])
-
-
-def default_value(feature: FeatureType) -> Any:
-    if feature.kind == "category" and feature.categories:
-        return feature.categories[0]
-    return 0.0
-
-
-def example_frame(resolved: MlflowModel, names: list[str], types: dict[str, FeatureType], example: list[Any]) -> Any:
-    """The rows the rewrite is verified on: the input example (or the example row), plus a row per fitted category
-    of each category column, so that every category reaches the rewritten model once."""
-    import pandas as pd
-
-    rows = [[row.get(name) for name in names] for row in resolved.example] if resolved.example else [example]
-    for index, name in enumerate(names):
-        for category in types[name].categories or ():
-            varied = list(rows[0])
-            varied[index] = category
-            rows.append(varied)
-    frame = pd.DataFrame(rows, columns=names)
-    for name in names:
-        if types[name].kind == "number":
-            frame[name] = pd.to_numeric(frame[name])
-    return frame
-
-
-def feature_spec(feature: FeatureType) -> FeatureSpec:
-    if feature.kind == "category":
-        return FeatureSpec(name=feature.name, type="category", categories=[str(value) for value in categories(feature)])
-    return FeatureSpec(name=feature.name)
-
-
-def categories(feature: FeatureType) -> tuple[Category, ...]:
-    return feature.categories or ()
+        return None
+    rows = [{name: row.get(name) for name in names} if names else row for row in resolved.example]
+    return next((row for row in rows if None not in row.values()), rows[0])
 
 
 def check_skops_trust(model: Any, trusted: list[str], source: str) -> None:

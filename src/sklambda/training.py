@@ -20,7 +20,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from .artifact import ModelFormat, PackagingError, Runtime, write_model_dir
+from .artifact import ModelFormat, PackagingError, Runtime, check_replaceable, write_model_dir
 
 SEED = 0
 DEMO_NAME = "iris-demo"
@@ -46,7 +46,7 @@ def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
 
 
 def train_demo(
-    model_dir: Path, runtime: Runtime = DEFAULT_RUNTIME, model_format: ModelFormat = "joblib"
+    model_dir: Path, runtime: Runtime = DEFAULT_RUNTIME, model_format: ModelFormat = "joblib", force: bool = False
 ) -> ModelManifest:
     iris = load_iris()
     x_train, x_test, y_train, y_test = train_test_split(
@@ -65,6 +65,7 @@ def train_demo(
         metrics=classification_metrics(y_test, model.predict(x_test)),
         runtime=runtime,
         model_format=model_format,
+        force=force,
     )
 
 
@@ -137,7 +138,12 @@ def train_csv(
     version: str | None,
     runtime: Runtime = DEFAULT_RUNTIME,
     model_format: ModelFormat = "joblib",
+    force: bool = False,
 ) -> ModelManifest:
+    name = name or csv_path.stem
+    if not force:
+        # before reading and fitting: refusing afterwards would waste the training
+        check_replaceable(model_dir, name)
     table = read_csv_table(csv_path, target)
     task = infer_task(table.target) if task == "auto" else task
     if task == "classification":
@@ -181,11 +187,12 @@ def train_csv(
     return write_model_dir(
         model,
         model_dir,
-        name=name or csv_path.stem,
+        name=name,
         version=version,
         features=table.features,
         example=list(table.rows[0]),
         metrics={**metrics, "holdout_rows": float(len(y_test))},
         runtime=runtime,
         model_format=model_format,
+        force=force,
     )

@@ -13,11 +13,13 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from aws_lambda_powertools import Metrics
 from fastapi.testclient import TestClient
 from predict_service.api import create_app
 from predict_service.config import Settings
 from predict_service.manifest import ModelManifest, read_manifest
 from predict_service.runtimes.sklearn import SklearnRuntime
+from predict_service.telemetry import SERVICE
 from sklearn.pipeline import Pipeline
 
 from sklambda.artifact import PackagingError
@@ -53,13 +55,22 @@ def tracking(registry: Registry, monkeypatch: pytest.MonkeyPatch) -> Registry:
 
 
 def package(source: str, model_dir: Path, **options: Any) -> ModelManifest:
-    settings: dict[str, Any] = {"name": None, "version": None, "class_names": None, **options}
-    return package_mlflow_source(source, model_dir, **settings)
+    return package_mlflow_source(source, model_dir, **options)
 
 
 def named_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """The DataFrame's rows as a client sends them: objects keyed by column name, missing values as null."""
     return [dict(zip(FEATURE_NAMES, row, strict=True)) for row in frame_rows(frame, FEATURE_NAMES)]
+
+
+@pytest.fixture(autouse=True)
+def fresh_metric_dimensions() -> Iterator[None]:
+    """Powertools keeps the default metric dimensions (the model version) in state shared by every Metrics object:
+    one process serves one model on Lambda, while these tests serve several versions in turn."""
+    yield
+    shared = Metrics(namespace=SERVICE)
+    shared.clear_default_dimensions()
+    shared.clear_metrics()
 
 
 def served_predictions(model_dir: Path, frame: pd.DataFrame) -> tuple[list[Any], dict[str, Any]]:
@@ -73,16 +84,18 @@ def served_predictions(model_dir: Path, frame: pd.DataFrame) -> tuple[list[Any],
 
 
 def assert_serves_like(model_dir: Path, logged: Pipeline, frame: pd.DataFrame) -> dict[str, Any]:
+    frame = frame.dropna()
     predictions, info = served_predictions(model_dir, frame)
     assert predictions == logged.predict(frame).tolist()
     return info
 
 
 def assert_features_from_signature(manifest: ModelManifest) -> None:
-    assert [(feature.name, feature.type) for feature in manifest.features] == [
-        ("age", "number"),
-        ("income", "number"),
-        ("city", "category"),
+    # The signature's order; income is optional there (the pipeline imputes it): nullable.
+    assert [(feature.name, feature.type, feature.nullable) for feature in manifest.features] == [
+        ("age", "number", False),
+        ("income", "number", True),
+        ("city", "category", False),
     ]
     assert manifest.features[2].categories == CITIES
 
@@ -195,7 +208,7 @@ def test_requirements_the_layer_does_not_meet_are_refused(registry: Registry, tm
         )
     with pytest.raises(PackagingError) as raised:
         package(str(saved), tmp_path / "model")
-    message = str(raised.value)
+    message = str(raised.value).removeprefix(f"{saved}: ")
     assert "\n" not in message
     assert "scikit-learn==1.5.2 (the layer installs scikit-learn==" in message
     assert "it requires xgboost==3.0.0, which the layer does not install" in message
@@ -203,9 +216,7 @@ def test_requirements_the_layer_does_not_meet_are_refused(registry: Registry, tm
     assert not (tmp_path / "model").exists()
 
 
-def test_cli_package_by_alias_then_serve(
-    tracking: Registry, tmp_path: Path, serve: Callable[..., ServedApp]
-) -> None:
+def test_cli_package_by_alias_then_serve(tracking: Registry, tmp_path: Path, serve: Callable[..., ServedApp]) -> None:
     model_dir = tmp_path / "model"
     source = f"models:/{MODEL_NAME}@{ALIAS}"
     packaged = run_cli("package", source, "--model-dir", str(model_dir))
@@ -215,7 +226,7 @@ def test_cli_package_by_alias_then_serve(
 
     server = serve(model_dir)
     assert server.wait_ready().status_code == 200
-    frame = tracking.frame.iloc[:50]
+    frame = tracking.frame.iloc[:50].dropna()
     response = httpx.post(f"{server.url}/predict", json={"instances": named_rows(frame)}, timeout=10)
     assert response.status_code == 200, response.text
     body = response.json()

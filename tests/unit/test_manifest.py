@@ -48,7 +48,7 @@ def refusal(model_dir: Path) -> str:
 
 def test_written_manifest_states_feature_names_and_count(demo_model_dir: Path) -> None:
     written = raw_manifest(demo_model_dir)
-    assert written["schema_version"] == MANIFEST_SCHEMA_VERSION == 2
+    assert written["schema_version"] == MANIFEST_SCHEMA_VERSION == 3
     assert written["feature_names"] == IRIS_FEATURES
     assert written["n_features"] == 4
     assert [feature["name"] for feature in written["features"]] == written["feature_names"]
@@ -70,7 +70,7 @@ def test_written_manifest_states_feature_names_and_count(demo_model_dir: Path) -
         (lambda m: m.update(n_features=5), "n_features is 5 but features lists 4"),
         (lambda m: m.pop("feature_names"), "feature_names: Field required"),
         (lambda m: m.pop("n_features"), "n_features: Field required"),
-        (lambda m: m.update(schema_version=3), "schema_version 3 is not one this sklambda reads (1 to 2)"),
+        (lambda m: m.update(schema_version=4), "schema_version 4 is not one this sklambda reads (1 to 3)"),
     ],
     ids=["reordered", "truncated", "wrong-count", "names-dropped", "count-dropped", "newer-schema"],
 )

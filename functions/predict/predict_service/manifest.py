@@ -16,7 +16,9 @@ from .runtimes import SKOPS_FILENAME as SKOPS_FILENAME
 
 MANIFEST_FILENAME = "model.json"
 # 2: feature_names and n_features are stored, not only derived from `features`. Version 1 manifests still load.
-MANIFEST_SCHEMA_VERSION = 2
+# 3: feature types (text, nullable, ranges), every task kind, the input layout, the DataFrame rewrite record, and
+# the fields the other phase-2 additions describe. Versions 1 and 2 still load: the new fields take their defaults.
+MANIFEST_SCHEMA_VERSION = 3
 
 # What a skops file may never be trusted to reference, whatever the model: these run commands or code, or reach
 # files, processes and the network, and a model calls what it references at predict time, on request data.
@@ -48,22 +50,63 @@ DANGEROUS_NAMES = frozenset(
 
 Label = int | float | str | bool
 FeatureValue = float | int | str
+FeatureType = Literal["number", "category", "text"]
+TaskKind = Literal[
+    "classification",
+    "regression",
+    "multioutput_classification",
+    "multioutput_regression",
+    "clustering",
+    "outlier_detection",
+]
+InputLayout = Literal["table", "text"]
 
 
 class FeatureSpec(BaseModel):
-    """One input column: numeric, or categorical with its allowed values."""
+    """One input column: a number, a category with its known values, or a text; nullable when the model takes
+    a missing value there."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    type: Literal["number", "category"] = "number"
-    categories: list[str] | None = None
+    type: FeatureType = "number"
+    # The known values: strings, or numbers when the encoder was fitted on numbers.
+    categories: list[Label] | None = None
+    # Values outside `categories` are accepted (the encoder ignores or groups them); they are counted as drift.
+    accepts_unknown: bool = False
+    # JSON null is accepted and reaches the model as NaN, the missing value a DataFrame-fitted model saw.
+    nullable: bool = False
+    # [min, max] seen in the training data, when known: values outside are counted as drift.
+    range: tuple[float, float] | None = None
 
     @model_validator(mode="after")
-    def _categories_iff_category(self) -> FeatureSpec:
+    def _consistent(self) -> FeatureSpec:
         if (self.type == "category") != (self.categories is not None):
             raise ValueError(f"feature {self.name!r}: categories are required for, and only for, type 'category'")
+        if self.accepts_unknown and self.type != "category":
+            raise ValueError(f"feature {self.name!r}: accepts_unknown is for type 'category' only")
+        if self.range is not None:
+            if self.type != "number":
+                raise ValueError(f"feature {self.name!r}: range is for type 'number' only")
+            if not self.range[0] <= self.range[1]:
+                raise ValueError(f"feature {self.name!r}: range {list(self.range)} has its minimum above its maximum")
+        if self.nullable and self.type == "text":
+            raise ValueError(f"feature {self.name!r}: a text feature cannot be nullable")
         return self
+
+
+class DataFrameRewrite(BaseModel):
+    """How packaging turned a DataFrame-fitted model into one taking plain rows (sklambda.dataframe), and how the
+    rewritten model was verified against the original."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rewritten_from_dataframe: bool
+    # The array the rewritten model takes: float64 when every feature is a number, else object.
+    input: Literal["float64", "object"]
+    rows_verified: int
+    methods_verified: list[str]
+    tolerance: float
 
 
 class LibraryVersions(BaseModel):
@@ -179,16 +222,22 @@ class ModelManifest(BaseModel):
     created_at: str
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     estimator: str
-    task: Literal["classification", "regression"]
+    task: TaskKind
     features: list[FeatureSpec] = Field(min_length=1)
     # The column order and width rows must have; both restate `features` and must agree with it.
     feature_names: list[str]
     n_features: int
-    classes: list[Label] | None = None
+    # Classification: the labels; multioutput_classification: one list of labels per output.
+    classes: list[Label] | list[list[Label]] | None = None
     class_names: list[str] | None = None
+    # Multi-output tasks: the output (target) names, one per output.
+    outputs: list[str] | None = None
+    # "text": the model takes a 1-D array of strings (its one feature is a text); "table": a 2-D array in feature
+    # order, float64 when every feature is a number, else object with NaN for null (sklambda.dataframe.rows_to_array).
+    input_layout: InputLayout = "table"
     has_predict_proba: bool = False
     fitted_with_feature_names: bool = False
-    example: list[FeatureValue]
+    example: list[FeatureValue | None]
     versions: LibraryVersions
     metrics: dict[str, float] = Field(default_factory=dict)
     # Which runtime serves the model: a name in runtimes.RUNTIMES (sklearn: model.joblib; onnx: model.onnx,
@@ -199,6 +248,8 @@ class ModelManifest(BaseModel):
     # (skops.io, described by `skops`). The ONNX runtime ships model.onnx instead, so it takes no format.
     format: Literal["joblib", "skops"] = "joblib"
     skops: SkopsArtifact | None = None
+    # Present when packaging rewrote a DataFrame-fitted model to take plain rows.
+    dataframe: DataFrameRewrite | None = None
     # Packaged from MLflow: the run and registry entry the model came from.
     lineage: Lineage | None = None
 
@@ -250,12 +301,11 @@ class ModelManifest(BaseModel):
             raise ValueError("feature names must be unique")
         if len(self.example) != len(names):
             raise ValueError(f"example has {len(self.example)} values but there are {len(names)} features")
-        if self.task == "classification" and not self.classes:
-            raise ValueError("a classification model must list its classes")
-        if self.task == "regression" and (self.classes or self.has_predict_proba):
-            raise ValueError("a regression model has no classes and no predict_proba")
-        if self.class_names is not None and len(self.class_names) != len(self.classes or []):
-            raise ValueError("class_names must have one name per class")
+        for feature, value in zip(self.features, self.example, strict=True):
+            if value is None and not feature.nullable:
+                raise ValueError(f"example has null for {feature.name!r}, which is not nullable")
+        self._consistent_task()
+        self._consistent_layout()
         spec = runtime_spec(self.runtime)
         if self.format not in spec.formats:
             serving = [other.title for other in RUNTIMES.values() if self.format in other.formats]
@@ -269,6 +319,29 @@ class ModelManifest(BaseModel):
         if (self.format == "skops") != (self.skops is not None):
             raise ValueError("the skops section is required for, and only for, format 'skops'")
         return self
+
+    def _consistent_task(self) -> None:
+        classes = self.classes or []
+        nested = [isinstance(labels, list) for labels in classes]
+        if self.task == "classification" and (not classes or any(nested)):
+            raise ValueError("a classification model must list its classes (one flat list)")
+        if self.task == "multioutput_classification":
+            if not classes or not all(nested) or not all(classes):
+                raise ValueError("a multioutput_classification model must list its classes, one list per output")
+            if self.outputs is not None and len(self.outputs) != len(classes):
+                raise ValueError(f"outputs names {len(self.outputs)} outputs but classes has {len(classes)} lists")
+        if self.task not in ("classification", "multioutput_classification") and (classes or self.has_predict_proba):
+            raise ValueError(f"a {self.task} model has no classes and no predict_proba")
+        if self.task.startswith("multioutput_") != (self.outputs is not None):
+            raise ValueError("outputs is required for, and only for, the multioutput tasks")
+        if self.outputs is not None and len(self.outputs) < 2:
+            raise ValueError("a multioutput model has at least two outputs")
+        if self.class_names is not None and (self.task != "classification" or len(self.class_names) != len(classes)):
+            raise ValueError("class_names must have one name per class of a classification model")
+
+    def _consistent_layout(self) -> None:
+        if self.input_layout == "text" and [feature.type for feature in self.features] != ["text"]:
+            raise ValueError("input_layout 'text' is for a model whose one feature is a text")
 
     def public(self) -> dict[str, object]:
         """The manifest as served by GET /model: what a front end needs to build a form."""
