@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from predict_service.manifest import ModelManifest
+from predict_service.manifest import SKOPS_FILENAME, ModelManifest
 from predict_service.runtimes import DEFAULT_RUNTIME
 
 from .artifact import (
@@ -16,6 +17,7 @@ from .artifact import (
     check_replaceable,
     describe_estimator,
     write_model_dir,
+    write_skops,
 )
 from .intake import NO_OVERRIDES, Example, IntakeError, ModelIntake, Overrides, intake_model, read_training_data
 from .pickled_version import PickledVersionError, load_model, pickled_sklearn_version, refuse_other_sklearn
@@ -62,6 +64,9 @@ def package_model(
     if not callable(getattr(model, "predict", None)):
         raise PackagingError(f"{model_file} holds a {type(model).__name__}, which has no predict method")
     check_class_names(model, class_names)
+    if model_format == "skops":
+        # describing the model runs it: a model skops refuses to load must be refused before it runs here
+        check_skops_types(model)
     intake = describe_user_model(model, feature_names, example, overrides, training_data, outputs)
     return write_model_dir(
         model,
@@ -78,6 +83,11 @@ def package_model(
         pickled_with=pickled_with,
         force=True,
     )
+
+
+def check_skops_types(model: Any) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        write_skops(model, Path(scratch) / SKOPS_FILENAME)
 
 
 def load_user_model(model_file: Path) -> tuple[Any, str | None]:

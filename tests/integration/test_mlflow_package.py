@@ -80,11 +80,14 @@ def served_predictions(model_dir: Path, frame: pd.DataFrame) -> tuple[list[Any],
         assert response.status_code == 200, response.text
         info = client.get("/model")
         assert info.status_code == 200, info.text
+        schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    # The documented /model response describes the lineage it serves.
+    assert "lineage" in schemas["ModelInfoResponse"]["properties"]
+    assert set(schemas["Lineage"]["properties"]) == set(info.json()["lineage"])
     return response.json()["predictions"], info.json()
 
 
 def assert_serves_like(model_dir: Path, logged: Pipeline, frame: pd.DataFrame) -> dict[str, Any]:
-    frame = frame.dropna()
     predictions, info = served_predictions(model_dir, frame)
     assert predictions == logged.predict(frame).tolist()
     return info
@@ -226,7 +229,7 @@ def test_cli_package_by_alias_then_serve(tracking: Registry, tmp_path: Path, ser
 
     server = serve(model_dir)
     assert server.wait_ready().status_code == 200
-    frame = tracking.frame.iloc[:50].dropna()
+    frame = tracking.frame.iloc[:50]
     response = httpx.post(f"{server.url}/predict", json={"instances": named_rows(frame)}, timeout=10)
     assert response.status_code == 200, response.text
     body = response.json()

@@ -123,7 +123,7 @@ def test_non_finite_model_output_is_422_not_null(client: TestClient) -> None:
         ({"features": [1, 2, 3, 4, 5]}, "expected 4 values"),
         ({"features": [1, 2, 3, "4"]}, "must be a number, got string"),
         ({"features": [1, 2, 3, True]}, "must be a number, got boolean"),
-        ({"features": [1, 2, 3, None]}, "must be a number, got null"),
+        ({"features": [1, 2, 3, None]}, "petal_width is required"),
         ({"features": {"sepal_length": 1}}, "missing feature"),
         ({"features": {"sepal_length": 1, "sepal_width": 1, "petal_length": 1, "petal_width": 1, "x": 1}}, "unknown"),
         ({"features": [[1, 2, 3, 4]]}, "send several rows as 'instances'"),

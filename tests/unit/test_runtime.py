@@ -105,7 +105,7 @@ def test_named_rows_are_reordered_to_feature_order(demo_runtime: PredictionRunti
         ([1.0, 2.0, 3.0], "feature_count"),
         ([1.0, 2.0, 3.0, "4.0"], "not_a_number"),
         ([1.0, 2.0, 3.0, True], "not_a_number"),
-        ([1.0, 2.0, 3.0, None], "not_a_number"),
+        ([1.0, 2.0, 3.0, None], "missing_value"),
         ([1.0, 2.0, 3.0, float("nan")], "not_finite"),
         ([1.0, 2.0, 3.0, float("inf")], "not_finite"),
         ([1.0, 2.0, 3.0, 10**400], "not_finite"),

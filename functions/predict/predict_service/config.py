@@ -9,6 +9,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .errors import InvalidSettingsError
+from .inputs import DEFAULT_MAX_TEXT_CHARS
 
 # Where the model layer puts the model directory on Lambda. Run elsewhere, MODEL_DIR says where it is (the CLI
 # passes its own default).
@@ -44,6 +45,10 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
     """Largest request body accepted."""
+
+    max_text_chars: int = Field(default=DEFAULT_MAX_TEXT_CHARS, ge=1)
+    """Longest value accepted for a text feature, in characters (a longer one is answered 422). The default holds a
+    few pages of prose; a text model's cost grows with its input, and the whole body is capped by MAX_BODY_BYTES."""
 
     log_level: str = "INFO"
 

@@ -10,11 +10,24 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .manifest import FeatureSpec, Lineage
+from .manifest import FeatureSpec, InputLayout, Lineage, TaskKind
 
-FeatureValue = float | str
+FeatureValue = float | str | None
 Row = list[FeatureValue] | dict[str, FeatureValue]
 Label = int | float | str | bool
+# One row's answer: a label or value; for the multi-output tasks, one per output.
+Prediction = Label | list[Label]
+# One row's probabilities: {class: probability}; for multi-output classification, one such object per output.
+RowProbabilities = dict[str, float] | list[dict[str, float]]
+PREDICTION_DESCRIPTION = (
+    "Per row: the class (classification), the value (regression), the cluster number (clustering), 1 for an inlier "
+    "or -1 for an outlier (outlier_detection), or a list with one of these per output (multioutput_*); GET /model "
+    "names the task"
+)
+PROBABILITIES_DESCRIPTION = (
+    "Per row, the probability of each class keyed by class label (a list of such objects, one per output, for "
+    "multioutput_classification); only when asked for"
+)
 
 
 class SinglePredictRequest(BaseModel):
@@ -42,17 +55,17 @@ class BatchPredictRequest(BaseModel):
 
 
 class SinglePredictResponse(BaseModel):
-    prediction: list[Label] = Field(description="One label (or value, for regression), in a list as the seed API did")
-    probabilities: list[dict[str, float]] | None = Field(
-        default=None, description="Per-class probabilities keyed by class label; only when asked for"
+    prediction: list[Prediction] = Field(
+        description=f"One row's answer, in a list as the seed API did. {PREDICTION_DESCRIPTION}"
     )
+    probabilities: list[RowProbabilities] | None = Field(default=None, description=PROBABILITIES_DESCRIPTION)
     model_name: str
     model_version: str
 
 
 class BatchPredictResponse(BaseModel):
-    predictions: list[Label]
-    probabilities: list[dict[str, float]] | None = None
+    predictions: list[Prediction] = Field(description=PREDICTION_DESCRIPTION)
+    probabilities: list[RowProbabilities] | None = Field(default=None, description=PROBABILITIES_DESCRIPTION)
     model_name: str
     model_version: str
 
@@ -71,8 +84,11 @@ class HealthResponse(BaseModel):
 
 class FeatureInfo(BaseModel):
     name: str
-    type: str
-    categories: list[str] | None = None
+    type: str = Field(description="number, category or text")
+    categories: list[Label] | None = Field(default=None, description="category: the values the model knows")
+    accepts_unknown: bool = Field(default=False, description="category: other values are accepted too")
+    nullable: bool = Field(default=False, description="null is accepted (a missing value)")
+    range: list[float] | None = Field(default=None, description="number: [min, max] seen in training")
 
 
 class ModelInfoResponse(BaseModel):
@@ -82,12 +98,16 @@ class ModelInfoResponse(BaseModel):
 
     name: str
     version: str
-    task: str
+    task: TaskKind
     feature_names: list[str]
     features: list[FeatureInfo]
     n_features: int
-    classes: list[Label] | None = None
+    classes: list[Label] | list[list[Label]] | None = Field(
+        default=None, description="classification: the classes; multioutput_classification: one list per output"
+    )
     class_names: list[str] | None = None
+    outputs: list[str] | None = Field(default=None, description="multioutput_*: the name of each output")
+    input_layout: InputLayout = "table"
     has_predict_proba: bool
     example: list[FeatureValue]
     versions: dict[str, str]
@@ -95,19 +115,36 @@ class ModelInfoResponse(BaseModel):
     sha256: str
     created_at: str
     max_batch_rows: int
-    lineage: Lineage | None = None
+    lineage: Lineage | None = Field(
+        default=None, description="Packaged from MLflow: the source, run, registry name, version and alias, metrics"
+    )
 
 
-def _value_schema(feature: FeatureSpec) -> dict[str, Any]:
+JSON_TYPES = {bool: "boolean", int: "number", float: "number", str: "string"}
+
+
+def _value_schema(feature: FeatureSpec, max_text_chars: int) -> dict[str, Any]:
+    schema: dict[str, Any]
     if feature.type == "category":
-        return {"type": "string", "enum": list(feature.categories or [])}
-    return {"type": "number"}
+        categories = list(feature.categories or [])
+        if feature.accepts_unknown:
+            kinds = sorted({JSON_TYPES[type(value)] for value in categories}) or ["string"]
+            schema = {"type": kinds[0] if len(kinds) == 1 else kinds, "examples": categories}
+        else:
+            schema = {"enum": categories}
+    elif feature.type == "text":
+        schema = {"type": "string", "maxLength": max_text_chars}
+    else:
+        schema = {"type": "number"}
+    if feature.nullable:
+        return {"anyOf": [schema, {"type": "null"}]}
+    return schema
 
 
-def row_schema(features: list[FeatureSpec]) -> dict[str, Any]:
+def row_schema(features: list[FeatureSpec], max_text_chars: int) -> dict[str, Any]:
     """One row of *this* model: exactly its features, in order as an array or by name as an object."""
-    values = [_value_schema(feature) for feature in features]
-    if all(feature.type == "number" for feature in features):
+    values = [_value_schema(feature, max_text_chars) for feature in features]
+    if all(feature.type == "number" and not feature.nullable for feature in features):
         as_array: dict[str, Any] = {"type": "array", "items": {"type": "number"}}
     else:
         as_array = {"type": "array", "prefixItems": values, "items": False}
@@ -122,13 +159,15 @@ def row_schema(features: list[FeatureSpec]) -> dict[str, Any]:
     return {"anyOf": [as_array, as_object]}
 
 
-def predict_request_schema(features: list[FeatureSpec] | None, max_batch_rows: int) -> dict[str, Any]:
+def predict_request_schema(
+    features: list[FeatureSpec] | None, max_batch_rows: int, max_text_chars: int
+) -> dict[str, Any]:
     """The request body as the loaded model accepts it, so /docs and schema-driven clients see the real rows.
     Without a model, the model-agnostic shape of the pydantic models above."""
     single = SinglePredictRequest.model_json_schema()
     batch = BatchPredictRequest.model_json_schema()
     if features is not None:
-        row = row_schema(features)
+        row = row_schema(features, max_text_chars)
         single["properties"]["features"] = row
         batch["properties"]["instances"] = {
             "type": "array",

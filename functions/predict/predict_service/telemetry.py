@@ -37,6 +37,20 @@ class Telemetry:
             metrics.add_metric(name=f"PredictedClass_{label}", unit=MetricUnit.Count, value=count)
         metrics.flush_metrics()
 
+    def drift(self, out_of_range: dict[str, int], unknown_categories: dict[str, int]) -> None:
+        """One request's values unlike the training data, per feature: numbers outside the feature's range, and
+        categories unknown to a feature that accepts them. Features with none are not emitted."""
+        for name, counts in (("OutOfRangeValues", out_of_range), ("UnknownCategories", unknown_categories)):
+            for feature, count in counts.items():
+                with single_metric(
+                    name=name,
+                    unit=MetricUnit.Count,
+                    value=count,
+                    namespace=self.namespace,
+                    default_dimensions=self.default_dimensions,
+                ) as metric:
+                    metric.add_dimension(name="feature", value=feature)
+
     def error(self, kind: str) -> None:
         with single_metric(
             name="Errors",

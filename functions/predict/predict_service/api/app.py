@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 
 from ..config import Settings
 from ..errors import ModelLoadError
-from ..inputs import RowConverter
+from ..inputs import DriftCounter, RowConverter
 from ..predictions import PredictionRuntime
 from ..schemas import predict_request_schema
 from ..telemetry import Telemetry
@@ -56,7 +56,8 @@ def create_app(
         telemetry=telemetry,
         runtime=runtime,
         load_error=load_error,
-        rows=RowConverter(manifest.features) if manifest else None,
+        rows=RowConverter(manifest.features, manifest.input_layout, settings.max_text_chars) if manifest else None,
+        drift=DriftCounter(manifest.features) if manifest else None,
     )
     for router in ROUTERS:
         app.include_router(router)
@@ -72,7 +73,8 @@ def create_app(
         expose_headers=["x-request-id"],
         max_age=600,
     )
-    document_model_rows(app, predict_request_schema(manifest.features if manifest else None, settings.max_batch_rows))
+    features = manifest.features if manifest else None
+    document_model_rows(app, predict_request_schema(features, settings.max_batch_rows, settings.max_text_chars))
     return app
 
 

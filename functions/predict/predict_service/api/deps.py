@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 
 from ..config import Settings
 from ..errors import ModelLoadError, ModelNotReadyError
-from ..inputs import RowConverter
+from ..inputs import DriftCounter, RowConverter
 from ..predictions import PredictionRuntime
 from ..telemetry import Telemetry
 
@@ -27,6 +27,7 @@ class Service:
     runtime: PredictionRuntime | None
     load_error: ModelLoadError | None
     rows: RowConverter | None  # the loaded model's rows -> array, None without a model
+    drift: DriftCounter | None  # counts values outside what the model saw in training, None without a model
 
 
 async def get_service(request: Request) -> Service:

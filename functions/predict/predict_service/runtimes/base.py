@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import ModelLoadError
 from ..inputs import RowConverter
 from ..manifest import ModelManifest, ShippedFile
-from ..predictions import Predictions, finite_predictions, open_model_dir, warm_up
+from ..predictions import Predictions, ProbabilityMatrix, finite_predictions, open_model_dir, warm_up
 from . import RuntimeSpec, runtime_spec
 
 logger = logging.getLogger("predict_service.runtime")
@@ -32,9 +32,13 @@ class ModelRuntimeBase(ABC):
 
     def __init__(self, manifest: ModelManifest) -> None:
         self.manifest = manifest
-        self.rows = RowConverter(manifest.features)
-        # predict_proba columns follow the classes; JSON object keys must be strings.
-        self.class_keys = [str(label) for label in manifest.classes or []]
+        self.rows = RowConverter(manifest.features, manifest.input_layout)
+        # predict_proba columns follow the classes (per output, for multi-output); JSON object keys must be strings.
+        self.class_keys: list[str] | list[list[str]] = (
+            [[str(label) for label in labels] for labels in manifest.classes or [] if isinstance(labels, list)]
+            if manifest.task == "multioutput_classification"
+            else [str(label) for label in manifest.classes or []]
+        )
 
     @classmethod
     def spec(cls) -> RuntimeSpec:
@@ -108,5 +112,7 @@ class ModelRuntimeBase(ABC):
         return finite_predictions(labels, matrix, self.class_keys)
 
     @abstractmethod
-    def raw_predict(self, features: np.ndarray, with_probabilities: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    def raw_predict(
+        self, features: np.ndarray, with_probabilities: bool
+    ) -> tuple[np.ndarray, ProbabilityMatrix | None]:
         """Labels and probability rows as arrays, unchecked."""

@@ -84,7 +84,7 @@ class OnnxRuntime(ModelRuntimeBase):
         self.session = session
         # The manifest's classes came through JSON as Python values; as an array they keep that type on the way
         # out (take -> tolist), exactly as scikit-learn's classes_.take(...) does.
-        self.classes = np.asarray(manifest.classes) if manifest.classes else None
+        self.classes = np.asarray(manifest.classes) if manifest.task == "classification" else None
         self._feeds = _feeds_for(session, manifest)
         outputs = [node.name for node in session.get_outputs()]
         wanted = 2 if manifest.has_predict_proba else 1

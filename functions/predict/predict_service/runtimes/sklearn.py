@@ -16,7 +16,7 @@ import sklearn
 from ..errors import ModelLoadError
 from ..fastpath import build_verified_fast_predictor
 from ..manifest import ModelManifest, SkopsArtifact
-from ..predictions import Predictions
+from ..predictions import Predictions, ProbabilityMatrix, example_array
 from .base import ModelRuntimeBase
 
 
@@ -31,7 +31,14 @@ class SklearnRuntime(ModelRuntimeBase):
         # Models fitted on a DataFrame warn on every plain-array call although we already put the columns in
         # the manifest's order; silence just that warning, and only for those models.
         self.silence_feature_name_warning = manifest.fitted_with_feature_names
-        self.fast = build_verified_fast_predictor(model, self.rows.to_array([manifest.example], "features"))
+        # The shortcuts are for plain numeric tables of single-output models.
+        self.fast = (
+            build_verified_fast_predictor(model, example_array(manifest))
+            if manifest.input_layout == "table"
+            and self.rows.bulk_numeric
+            and manifest.task in ("classification", "regression")
+            else None
+        )
 
     @classmethod
     def model_file_missing(cls, model_dir: Path, manifest: ModelManifest, model_file: str) -> ModelLoadError:
@@ -79,9 +86,12 @@ class SklearnRuntime(ModelRuntimeBase):
                 return super().predict(features, with_probabilities)
         return super().predict(features, with_probabilities)
 
-    def raw_predict(self, features: np.ndarray, with_probabilities: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    def raw_predict(
+        self, features: np.ndarray, with_probabilities: bool
+    ) -> tuple[np.ndarray, ProbabilityMatrix | None]:
         fast = self.fast
         with_probabilities = with_probabilities and self.manifest.has_predict_proba
+        matrix: ProbabilityMatrix | None
         if fast is not None and (not with_probabilities or fast.has_predict_proba):
             labels = fast.predict(features)
             matrix = fast.predict_proba(features) if with_probabilities else None
@@ -89,10 +99,15 @@ class SklearnRuntime(ModelRuntimeBase):
             # Inputs were checked at the edge, so scikit-learn's finiteness and parameter checks are repeat work.
             with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
                 labels = np.asarray(self.model.predict(features))
-                matrix = (
-                    np.asarray(self.model.predict_proba(features), dtype=np.float64) if with_probabilities else None
-                )
+                matrix = self._probabilities(features) if with_probabilities else None
         return labels, matrix
+
+    def _probabilities(self, features: np.ndarray) -> ProbabilityMatrix:
+        answer = self.model.predict_proba(features)
+        if self.manifest.task == "multioutput_classification":
+            # scikit-learn's multi-output classifiers answer one matrix per output.
+            return [np.asarray(output, dtype=np.float64) for output in answer]
+        return np.asarray(answer, dtype=np.float64)
 
 
 def _load_skops(model_bytes: bytes, model_path: Path, artifact: SkopsArtifact) -> Any:

@@ -54,8 +54,10 @@ async def predict(request: Request, service: ServiceDep, model: RuntimeDep) -> R
     settings = service.settings
     body = await read_body(request, settings.max_body_bytes)
     parsed = decode(body, settings.max_batch_rows, model.manifest.has_predict_proba)
-    assert service.rows is not None  # there is a runtime, so create_app built its row converter
+    assert service.rows is not None and service.drift is not None  # there is a runtime, so create_app built them
     features = service.rows.convert(parsed.rows, parsed.row_location)
+    if service.drift.active:
+        service.telemetry.drift(*service.drift.count(features))
     result = model.predict(features, parsed.return_probabilities)
     content: dict[str, Any] = {"predictions" if parsed.is_batch else "prediction": result.labels}
     if result.probabilities is not None:
@@ -63,7 +65,8 @@ async def predict(request: Request, service: ServiceDep, model: RuntimeDep) -> R
     content["model_name"] = model.manifest.name
     content["model_version"] = model.manifest.version
     latency_ms = round((time.perf_counter() - started) * 1000, 3)
-    service.telemetry.prediction(len(parsed.rows), latency_ms, result.labels if model.manifest.classes else None)
+    classes = result.labels if model.manifest.task == "classification" else None
+    service.telemetry.prediction(len(parsed.rows), latency_ms, classes)
     logger.info(
         "prediction",
         extra={
