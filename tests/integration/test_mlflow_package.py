@@ -249,3 +249,30 @@ def test_example_rows_hold_nulls(registry: Registry) -> None:
     """Otherwise the served predictions above would not show that a null reaches the model as the DataFrame's NaN."""
     assert any(value is None for row in frame_rows(registry.frame, FEATURE_NAMES) for value in row)
     assert np.isnan(registry.frame["income"]).any()
+
+
+def test_package_array_fed_model_names_columns_from_its_signature(tmp_path: Path) -> None:
+    """A model fitted on a plain array: the tensor signature gives its width, packaging its f0..fN-1 names."""
+    import mlflow.sklearn
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    features, label = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=500).fit(features, label)
+    saved = tmp_path / "iris"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlflow.sklearn.save_model(
+            model, str(saved), serialization_format="pickle", input_example=features[:2], pip_requirements=[]
+        )
+    model_dir = tmp_path / "model"
+    manifest = package(str(saved), model_dir)
+    names = [f"f{index}" for index in range(4)]
+    assert manifest.feature_names == names
+    assert manifest.example == features[0].tolist()
+    assert manifest.format == "joblib"
+    rows = [dict(zip(names, row, strict=True)) for row in features.tolist()]
+    with TestClient(create_app(Settings(), SklearnRuntime.load(model_dir))) as client:
+        response = client.post("/predict", json={"instances": rows})
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"] == model.predict(features).tolist()
