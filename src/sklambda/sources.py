@@ -29,6 +29,7 @@ from .artifact import (
     write_skops,
 )
 from .dataframe import fitted_on_dataframe
+from .feature_types import is_text_model
 from .intake import NO_OVERRIDES, Example, IntakeError, ModelIntake, Overrides, check_example
 from .mlflow_source import MlflowModel, SignatureFeature, SourceError, resolve_mlflow_source
 from .packaging import check_class_names, describe_user_model
@@ -81,7 +82,7 @@ def package_mlflow_source(
         resolved.estimator,
         None if fitted_on_dataframe(resolved.estimator) else names,
         example if example is not None else example_from_mlflow(resolved, names),
-        signature_overrides(resolved.features, overrides),
+        overrides if is_text_model(resolved.estimator) else signature_overrides(resolved.features, overrides),
         training_data,
         outputs,
     )
@@ -175,13 +176,16 @@ def nullable_as_signed(resolved: MlflowModel, intake: ModelIntake, given: Overri
         raise PackagingError(f"{resolved.lineage.source_uri}: {error}") from None
 
 
-def example_from_mlflow(resolved: MlflowModel, names: list[str] | None) -> dict[str, Any] | None:
-    """The input example's first complete row (else its first row), in the features' columns: the row a form
-    starts from shows every feature. None without an input example (packaging then makes one up)."""
+def example_from_mlflow(resolved: MlflowModel, names: list[str] | None) -> Example | None:
+    """The input example's first complete row (else its first row): the row a form starts from shows every
+    feature. In the signature's order when there is one (a text model names its one column its own way), else by
+    column name. None without an input example (packaging then makes one up)."""
     if not resolved.example:
         return None
-    rows = [{name: row.get(name) for name in names} if names else row for row in resolved.example]
-    return next((row for row in rows if None not in row.values()), rows[0])
+    first = next((row for row in resolved.example if None not in row.values()), resolved.example[0])
+    if names is None:
+        return first
+    return [first.get(name) for name in names]
 
 
 def check_skops_trust(model: Any, trusted: list[str], source: str) -> None:

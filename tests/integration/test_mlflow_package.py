@@ -276,3 +276,32 @@ def test_package_array_fed_model_names_columns_from_its_signature(tmp_path: Path
         response = client.post("/predict", json={"instances": rows})
     assert response.status_code == 200, response.text
     assert response.json()["predictions"] == model.predict(features).tolist()
+
+
+def test_package_text_model(tmp_path: Path) -> None:
+    """A text pipeline logged with a one-column string signature: served as one text feature, not a category."""
+    import mlflow.sklearn
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    texts = ["great product", "awful service", "really great", "bad and awful", "great value", "awful"]
+    label = [1, 0, 1, 0, 1, 0]
+    model = Pipeline([("vectorize", TfidfVectorizer()), ("classify", LogisticRegression())]).fit(texts, label)
+    saved = tmp_path / "reviews"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlflow.sklearn.save_model(
+            model,
+            str(saved),
+            serialization_format="pickle",
+            input_example=pd.DataFrame({"review": texts[:2]}),
+            pip_requirements=[],
+        )
+    model_dir = tmp_path / "model"
+    manifest = package(str(saved), model_dir)
+    assert [(feature.name, feature.type) for feature in manifest.features] == [("text", "text")]
+    assert manifest.example == [texts[0]]
+    with TestClient(create_app(Settings(), SklearnRuntime.load(model_dir))) as client:
+        response = client.post("/predict", json={"instances": [[text] for text in texts]})
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"] == model.predict(texts).tolist()
