@@ -9,42 +9,74 @@ export type Label = number | string | boolean;
 /** Class label (as a string) -> probability. */
 export type Probabilities = Record<string, number>;
 
+/** What the model does (GET /model's `task`), which fixes the shape of each row's prediction. */
+export type TaskKind =
+  | 'classification'
+  | 'regression'
+  | 'multioutput_classification'
+  | 'multioutput_regression'
+  | 'clustering'
+  | 'outlier_detection';
+
+/**
+ * One row's prediction: a class (classification), a number (regression), an integer cluster (clustering),
+ * 1 for an inlier or -1 for an outlier (outlier_detection), or one of these per output (multioutput_*).
+ */
+export type Prediction = Label | Label[];
+
+/** One row's probabilities: per class, or for multioutput_classification one such object per output. */
+export type RowProbabilities = Probabilities | Probabilities[];
+
 export interface PredictResponse {
   /** One prediction per input row; a single-row request still gets a one-element list. */
-  prediction: Label[] | number[];
+  prediction: Prediction[];
   /** Present only when asked for and the model has predict_proba. */
-  probabilities?: Probabilities[];
+  probabilities?: RowProbabilities[];
   model_name: string;
   model_version: string;
 }
 
 export interface BatchPredictResponse {
-  predictions: Label[] | number[];
-  probabilities?: Probabilities[];
+  predictions: Prediction[];
+  probabilities?: RowProbabilities[];
   model_name: string;
   model_version: string;
 }
 
+/** number: a JSON number; category: one of `categories` (any value when accepts_unknown); text: a string. */
+export type FeatureType = 'number' | 'category' | 'text';
+
 export interface FeatureSpec {
   name: string;
-  type: 'number' | 'category';
-  /** Only for type "category". */
-  categories?: Array<string | number>;
+  type: FeatureType;
+  /** Only for type "category": the values the model knows (strings, or numbers when fitted on numbers). */
+  categories?: Array<string | number | boolean> | null;
+  /** Category only: values outside `categories` are accepted too. */
+  accepts_unknown?: boolean;
+  /** null is accepted (a missing value). */
+  nullable?: boolean;
+  /** Number only: [min, max] seen in training, when known. */
+  range?: [number, number] | null;
 }
 
 export interface ModelManifest {
   name: string;
   version: string;
-  task: 'classification' | 'regression';
+  task: TaskKind;
   feature_names: string[];
   features: FeatureSpec[];
   n_features: number;
-  classes?: Label[] | null;
-  /** Display names, same order as `classes`. */
+  /** classification: the classes; multioutput_classification: one list per output. */
+  classes?: Label[] | Label[][] | null;
+  /** Display names, same order as `classes` (classification only). */
   class_names?: string[] | null;
+  /** multioutput_*: the name of each output, in the order of each row's predictions. */
+  outputs?: string[] | null;
+  /** "text": one string per row; "table": values in feature order. */
+  input_layout?: 'table' | 'text';
   has_predict_proba: boolean;
-  /** One example row, in feature order. */
-  example?: Array<number | string> | null;
+  /** One example row, in feature order (null where a feature is nullable). */
+  example?: Array<number | string | null> | null;
   versions?: Record<string, string>;
   metrics?: Record<string, unknown>;
   sha256?: string;
@@ -125,4 +157,16 @@ export interface PredictClient {
 export function createClient(options?: ClientOptions): PredictClient;
 
 /** Display name for a class label: the manifest's class_names entry when present, else String(label). */
-export function classLabel(manifest: Pick<ModelManifest, 'classes' | 'class_names'> | null | undefined, label: Label): string;
+export function classLabel(
+  manifest: Pick<ModelManifest, 'classes' | 'class_names'> | null | undefined,
+  label: Label,
+): string;
+
+/**
+ * One row's prediction in words for the manifest's task: the class name, the number, "cluster N",
+ * "outlier" / "inlier", or "output: value, ..." for the multi-output tasks.
+ */
+export function predictionText(
+  manifest: Pick<ModelManifest, 'task' | 'classes' | 'class_names' | 'outputs'> | null | undefined,
+  prediction: Prediction,
+): string;

@@ -229,3 +229,27 @@ export function classLabel(manifest, label) {
   const names = manifest?.class_names;
   return index >= 0 && Array.isArray(names) && names[index] != null ? String(names[index]) : String(label);
 }
+
+/**
+ * One row's prediction in words, for the manifest's task: the class name (classification), the number
+ * (regression), "cluster N" (clustering), "outlier" / "inlier" (outlier_detection), or "output: value" for each
+ * output of a multi-output model.
+ */
+export function predictionText(manifest, prediction) {
+  switch (manifest?.task) {
+    case 'classification':
+      return classLabel(manifest, prediction);
+    case 'clustering':
+      return `cluster ${String(prediction)}`;
+    case 'outlier_detection':
+      return prediction === -1 ? 'outlier' : 'inlier';
+    case 'multioutput_classification':
+    case 'multioutput_regression': {
+      const values = Array.isArray(prediction) ? prediction : [prediction];
+      const outputs = manifest.outputs ?? [];
+      return values.map((value, i) => `${outputs[i] ?? `output ${i}`}: ${String(value)}`).join(', ');
+    }
+    default:
+      return String(prediction);
+  }
+}

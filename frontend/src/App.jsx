@@ -1,14 +1,16 @@
 import { useCallback, useEffect, useState } from 'react';
 
-import { classLabel } from '@sklambda/client';
+import { classLabel, predictionText } from '@sklambda/client';
 
 import {
+  categoryOptions,
+  controlKind,
   detailLines,
   errorTitle,
   featureSpecs,
   formatPercent,
   initialValues,
-  probabilityBars,
+  probabilityCharts,
   toRow,
 } from './logic.js';
 
@@ -41,9 +43,10 @@ function ErrorPanel({ error, onRetry }) {
   );
 }
 
-function ProbabilityChart({ bars }) {
+function ProbabilityChart({ title, bars }) {
+  const label = title ? `Class probabilities of ${title}` : 'Class probabilities';
   return (
-    <ul className="bars" aria-label="Class probabilities" data-testid="probabilities">
+    <ul className="bars" aria-label={label} data-testid="probabilities">
       {bars.map((bar) => (
         <li
           key={bar.key}
@@ -66,8 +69,8 @@ function ProbabilityChart({ bars }) {
 function Result({ manifest, result }) {
   const predicted = result.prediction[0];
   const isClassifier = manifest.task === 'classification';
-  const name = isClassifier ? classLabel(manifest, predicted) : String(predicted);
-  const bars = probabilityBars(manifest, result.probabilities?.[0], predicted);
+  const name = isClassifier ? classLabel(manifest, predicted) : predictionText(manifest, predicted);
+  const charts = probabilityCharts(manifest, result.probabilities?.[0], predicted);
   return (
     <section className="result" data-testid="result" aria-live="polite">
       <h2>Prediction</h2>
@@ -75,7 +78,14 @@ function Result({ manifest, result }) {
         <strong data-testid="predicted-label">{name}</strong>
         {isClassifier && name !== String(predicted) ? <span className="muted"> (class {String(predicted)})</span> : null}
       </p>
-      {bars.length ? <ProbabilityChart bars={bars} /> : null}
+      {charts.map((chart) =>
+        chart.bars.length ? (
+          <div key={chart.title ?? 'classes'}>
+            {chart.title ? <h3>{chart.title}</h3> : null}
+            <ProbabilityChart title={chart.title} bars={chart.bars} />
+          </div>
+        ) : null,
+      )}
       <p className="muted" data-testid="result-model">
         Answered by {result.model_name} v{result.model_version}
       </p>
@@ -156,20 +166,28 @@ export default function App({ client, apiUrl }) {
             {featureSpecs(manifest).map((spec, i) => (
               <label key={spec.name}>
                 <span>{spec.name}</span>
-                {spec.type === 'category' ? (
+                {controlKind(spec) === 'select' ? (
                   <select name={spec.name} value={values[i] ?? ''} onChange={(e) => setValue(i, e.target.value)}>
-                    {(spec.categories ?? []).map((c) => (
-                      <option key={String(c)} value={String(c)}>
-                        {String(c)}
+                    {categoryOptions(spec).map((option) => (
+                      <option key={option.value} value={option.value}>
+                        {option.label}
                       </option>
                     ))}
                   </select>
+                ) : controlKind(spec) === 'textarea' ? (
+                  <textarea
+                    name={spec.name}
+                    rows={4}
+                    value={values[i] ?? ''}
+                    onChange={(e) => setValue(i, e.target.value)}
+                  />
                 ) : (
                   <input
                     name={spec.name}
                     type="number"
                     step="any"
                     inputMode="decimal"
+                    placeholder={spec.nullable ? 'empty: missing' : undefined}
                     value={values[i] ?? ''}
                     onChange={(e) => setValue(i, e.target.value)}
                   />

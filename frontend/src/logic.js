@@ -35,14 +35,30 @@ export function initialValues(manifest) {
   });
 }
 
+/** The form control a feature gets: a select for a category, a textarea for a text, else a number input. */
+export function controlKind(spec) {
+  if (spec.type === 'category') return 'select';
+  if (spec.type === 'text') return 'textarea';
+  return 'number';
+}
+
+/** The options of a category's select: its known values, after an empty one ("missing") when it is nullable. */
+export function categoryOptions(spec) {
+  const known = (spec.categories ?? []).map((c) => ({ value: String(c), label: String(c) }));
+  return spec.nullable ? [{ value: '', label: '(missing)' }, ...known] : known;
+}
+
 /**
  * Form strings -> a positional row. Numbers are parsed; an empty or unparsable number becomes null so the
- * API's own validation, not a second copy of it here, produces the error message the user sees.
+ * API's own validation, not a second copy of it here, produces the error message the user sees (null is a value
+ * for a nullable feature, "required" for any other). A text is sent as typed; an empty category is null.
  */
 export function toRow(manifest, values) {
   return featureSpecs(manifest).map((spec, i) => {
+    if (spec.type === 'text') return values[i] ?? '';
     const raw = (values[i] ?? '').trim();
     if (spec.type === 'category') {
+      if (raw === '') return null;
       const match = (spec.categories ?? []).find((c) => String(c) === raw);
       return match !== undefined ? match : raw;
     }
@@ -50,6 +66,26 @@ export function toRow(manifest, values) {
     const n = Number(raw);
     return Number.isFinite(n) ? n : null;
   });
+}
+
+/**
+ * The probability charts of one answer row: one for a classifier, one per output for multi-output
+ * classification (each titled with its output's name and ordered by that output's classes).
+ */
+export function probabilityCharts(manifest, probabilities, predicted) {
+  if (!probabilities) return [];
+  if (!Array.isArray(probabilities)) {
+    return [{ title: null, bars: probabilityBars(manifest, probabilities, predicted) }];
+  }
+  const outputs = manifest.outputs ?? [];
+  return probabilities.map((perClass, i) => ({
+    title: outputs[i] ?? `output ${i}`,
+    bars: probabilityBars(
+      { classes: manifest.classes?.[i] ?? [] },
+      perClass,
+      Array.isArray(predicted) ? predicted[i] : undefined,
+    ),
+  }));
 }
 
 /** Bars for the chart, in the manifest's class order, with display names; unknown extra keys go last. */

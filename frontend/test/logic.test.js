@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import {
+  categoryOptions,
+  controlKind,
   detailLines,
   errorTitle,
   FALLBACK_API_URL,
@@ -9,6 +11,7 @@ import {
   formatPercent,
   initialValues,
   probabilityBars,
+  probabilityCharts,
   resolveApiUrl,
   toRow,
 } from '../src/logic.js';
@@ -113,5 +116,78 @@ describe('error presentation', () => {
     assert.match(errorTitle({ kind: 'http', status: 422 }), /HTTP 422/);
     assert.match(errorTitle({ kind: 'timeout' }), /timed out/);
     assert.equal(errorTitle(new Error('x')), 'Something went wrong');
+  });
+});
+
+const TYPED = {
+  task: 'classification',
+  features: [
+    { name: 'age', type: 'number', nullable: true },
+    { name: 'city', type: 'category', categories: ['Paris', 'Lyon'], nullable: true },
+    { name: 'grade', type: 'category', categories: [1, 2] },
+    { name: 'review', type: 'text' },
+  ],
+  classes: ['no', 'yes'],
+  example: [null, 'Lyon', 2, 'fine  '],
+};
+
+describe('feature types', () => {
+  it('gives each type its control', () => {
+    assert.deepEqual(TYPED.features.map(controlKind), ['number', 'select', 'select', 'textarea']);
+  });
+
+  it('offers an empty choice only for a nullable category', () => {
+    assert.deepEqual(
+      categoryOptions(TYPED.features[1]).map((option) => option.value),
+      ['', 'Paris', 'Lyon'],
+    );
+    assert.deepEqual(
+      categoryOptions(TYPED.features[2]).map((option) => option.value),
+      ['1', '2'],
+    );
+  });
+
+  it('sends null for empty nullable values, categories as fitted and text as typed', () => {
+    const values = initialValues(TYPED);
+    assert.deepEqual(values, ['', 'Lyon', '2', 'fine  ']);
+    assert.deepEqual(toRow(TYPED, values), [null, 'Lyon', 2, 'fine  ']);
+    assert.deepEqual(toRow(TYPED, ['3', '', '1', '']), [3, null, 1, '']);
+  });
+});
+
+describe('probabilityCharts', () => {
+  it('draws one chart for a classifier', () => {
+    const [chart] = probabilityCharts(TYPED, { no: 0.25, yes: 0.75 }, 'yes');
+    assert.equal(chart.title, null);
+    assert.deepEqual(
+      chart.bars.map((bar) => [bar.key, bar.predicted]),
+      [
+        ['no', false],
+        ['yes', true],
+      ],
+    );
+  });
+
+  it('draws one chart per output of a multi-output classifier', () => {
+    const manifest = {
+      task: 'multioutput_classification',
+      outputs: ['survived', 'class'],
+      classes: [
+        ['0', '1'],
+        ['first', 'other'],
+      ],
+    };
+    const charts = probabilityCharts(manifest, [{ 0: 0.9, 1: 0.1 }, { first: 0.2, other: 0.8 }], ['0', 'other']);
+    assert.deepEqual(
+      charts.map((chart) => [chart.title, chart.bars.filter((bar) => bar.predicted).map((bar) => bar.key)]),
+      [
+        ['survived', ['0']],
+        ['class', ['other']],
+      ],
+    );
+  });
+
+  it('draws nothing without probabilities', () => {
+    assert.deepEqual(probabilityCharts(TYPED, undefined, 'yes'), []);
   });
 });

@@ -511,7 +511,7 @@ def problems_with(verification: OnnxVerification) -> str | None:
 def refuse_multi_output(model: Any, manifest: ModelManifest) -> None:
     """OnnxRuntime serves one value per row; a model whose predict answers a matrix (several targets, or a single
     target fitted as a column) is refused before any conversion."""
-    row = RowConverter(manifest.features).to_array([manifest.example], "features")
+    row = RowConverter(manifest.features, manifest.input_layout).to_array([manifest.example], "features")
     labels, _ = sklearn_outputs(model, row, manifest.model_copy(update={"has_predict_proba": False}))
     shape = np.shape(labels)
     if len(shape) > 1:

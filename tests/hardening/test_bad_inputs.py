@@ -9,16 +9,28 @@ The table is tests/support/bad_inputs.py's CASES; a test below keeps docs/bad-in
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from predict_service.config import DEFAULT_MAX_BODY_BYTES
+from predict_service.config import DEFAULT_MAX_BODY_BYTES, Settings
+from predict_service.loading import load_model_dir
+from predict_service.predictions import PredictionRuntime
 
 from sklambda.invoking import Handler
-from tests.support.bad_inputs import CASES, DOC_PATH, MAX_ERROR_BODY_BYTES, ROW, BadInput, dumps, render
+from tests.support.bad_inputs import (
+    CASES,
+    DOC_PATH,
+    MAX_ERROR_BODY_BYTES,
+    MAX_TEXT_CHARS,
+    ROW,
+    BadInput,
+    dumps,
+    render,
+)
 from tests.support.events import load_event, with_body
 from tests.support.handlers import invoke_raw
 
@@ -49,9 +61,33 @@ def params() -> list[Any]:
     ]
 
 
+def client_for(
+    case: BadInput, request: pytest.FixtureRequest, client: TestClient, runtime: PredictionRuntime
+) -> TestClient:
+    """The client of the model the case names, served by the runtime the iris client's model is served by."""
+    if case.model == "iris":
+        return client
+    make_client: Callable[..., TestClient] = request.getfixturevalue("make_client")
+    if case.model == "typed":
+        model_dirs: dict[str, Path] = request.getfixturevalue("typed_model_dirs")
+        return make_client(load_model_dir(model_dirs[runtime.manifest.runtime]))
+    if runtime.manifest.runtime != "sklearn":
+        pytest.skip("text models are served by the scikit-learn runtime")
+    return make_client(load_model_dir(request.getfixturevalue("text_model_dir")))
+
+
 @pytest.mark.parametrize("case", params())
-def test_bad_input_gets_documented_status(client: TestClient, lambda_handler: Handler, case: BadInput) -> None:
-    answer = send_lambda(lambda_handler, case) if case.via == "lambda" else send_http(client, case)
+def test_bad_input_gets_documented_status(
+    request: pytest.FixtureRequest,
+    client: TestClient,
+    demo_runtime: PredictionRuntime,
+    lambda_handler: Handler,
+    case: BadInput,
+) -> None:
+    if case.via == "lambda":
+        answer = send_lambda(lambda_handler, case)
+    else:
+        answer = send_http(client_for(case, request, client, demo_runtime), case)
     # JSON only, never sniffed as HTML: a <script> name in a body is then inert text inside a JSON string.
     assert answer.headers["content-type"] == "application/json"
     assert answer.headers["x-content-type-options"] == "nosniff"
@@ -64,6 +100,10 @@ def test_bad_input_gets_documented_status(client: TestClient, lambda_handler: Ha
     assert case.error in body["error"], body["error"][:500]
     assert body["request_id"] == answer.headers["x-request-id"]
     assert len(answer.body) <= MAX_ERROR_BODY_BYTES, f"{len(answer.body)} bytes of error for {case.case}"
+
+
+def test_the_matrix_limits_are_the_defaults() -> None:
+    assert Settings().max_text_chars == MAX_TEXT_CHARS
 
 
 def test_cases_are_distinct_and_cover_every_error_status() -> None:

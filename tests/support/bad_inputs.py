@@ -20,6 +20,14 @@ ROW = [5.1, 3.5, 1.4, 0.2]
 DEEP = 100_000  # far past orjson's 1024 levels and Python's recursion limit
 
 
+# The "typed" model's features: a number and a category with these known values.
+PLAN_FEATURES = ("tenure", "plan")
+PLANS = ("basic", "pro", "team")
+TYPED_ROW = [12.0, "pro"]
+TEXT_ROW = ["a short and friendly note"]
+MAX_TEXT_CHARS = 10_000  # Settings().max_text_chars
+
+
 def named(**values: object) -> dict[str, object]:
     row: dict[str, object] = dict(zip(IRIS_FEATURES, ROW, strict=True))
     row.update(values)
@@ -41,6 +49,9 @@ class BadInput:
     path: str = "/predict"
     via: Literal["http", "lambda"] = "http"  # "lambda": base64 body in an API Gateway HTTP API event, via Mangum
     known_bug: str | None = None  # reported to the lead; the case runs as a strict xfail until the core is fixed
+    # The model served: "iris" (the demo model, numbers only), "typed" (PLAN_FEATURES: a number and a category,
+    # trained from a CSV), "text" (a text classifier taking one string per row; the scikit-learn runtime only).
+    model: Literal["iris", "typed", "text"] = "iris"
 
     @property
     def shown(self) -> str:
@@ -134,7 +145,7 @@ CASES: list[BadInput] = [
         "must be a number, got string",
     ),
     BadInput("boolean value", dumps({"features": [5.1, 3.5, 1.4, True]}), 422, "must be a number, got boolean"),
-    BadInput("null value", dumps({"features": [5.1, 3.5, 1.4, None]}), 422, "must be a number, got null"),
+    BadInput("null value", dumps({"features": [5.1, 3.5, 1.4, None]}), 422, "petal_width is required"),
     BadInput("object value", dumps({"features": [5.1, 3.5, 1.4, {"v": 0.2}]}), 422, "must be a number, got object"),
     # --- names and keys
     BadInput(
@@ -319,6 +330,62 @@ CASES: list[BadInput] = [
         via="lambda",
     ),
     BadInput("base64: 7 MB body", dumps({"instances": [ROW] * 350_000}), 413, "Request body too large", via="lambda"),
+    # --- feature types: a category and a text feature, and null where the model takes no missing value
+    BadInput(
+        "control: a number and a known category", dumps({"features": TYPED_ROW}), 200, '"prediction"', model="typed"
+    ),
+    BadInput(
+        "control: a category by name",
+        dumps({"features": dict(zip(PLAN_FEATURES, TYPED_ROW, strict=True))}),
+        200,
+        '"prediction"',
+        model="typed",
+    ),
+    BadInput(
+        "null for a required category",
+        dumps({"features": [12.0, None]}),
+        422,
+        "plan is required: this model does not accept a missing value (null) there",
+        model="typed",
+    ),
+    BadInput(
+        "null for a required number",
+        dumps({"features": [None, "pro"]}),
+        422,
+        "tenure is required",
+        model="typed",
+    ),
+    BadInput(
+        "unknown category",
+        dumps({"features": [12.0, "gold"]}),
+        422,
+        'plan must be one of ["basic", "pro", "team"], got an unknown category',
+        model="typed",
+    ),
+    BadInput(
+        "number for a category",
+        dumps({"features": [12.0, 1]}),
+        422,
+        'plan must be one of the strings ["basic", "pro", "team"], got number',
+        model="typed",
+    ),
+    BadInput(
+        "string for a number beside a category",
+        dumps({"features": ["12", "pro"]}),
+        422,
+        "tenure must be a number, got string",
+        model="typed",
+    ),
+    BadInput("control: one text", dumps({"features": TEXT_ROW}), 200, '"prediction"', model="text"),
+    BadInput(
+        "text over MAX_TEXT_CHARS",
+        dumps({"features": ["x" * (MAX_TEXT_CHARS + 1)]}),
+        422,
+        f"text is {MAX_TEXT_CHARS + 1} characters long, at most {MAX_TEXT_CHARS} are accepted (MAX_TEXT_CHARS)",
+        model="text",
+    ),
+    BadInput("number for a text", dumps({"features": [3]}), 422, "text must be a string, got number", model="text"),
+    BadInput("null for a text", dumps({"features": [None]}), 422, "text is required", model="text"),
 ]
 
 
@@ -331,10 +398,13 @@ Gateway HTTP API event through the Mangum handler). Defaults: `MAX_BATCH_ROWS=10
 answer is `application/json` with `X-Content-Type-Options: nosniff`; every error body is
 `{"error": str, "detail": ..., "request_id": str}`, never a 500, and at most 16 KiB. Requests are `POST /predict`
 with `Content-Type: application/json` unless the row says otherwise. Rows marked **known bug** are reported and run
-as strict expected failures until fixed; their status column is the documented one.
+as strict expected failures until fixed; their status column is the documented one. Model: `iris` is the demo model
+(four numbers), `typed` a model with a number (`tenure`) and a category (`plan`: basic, pro or team), both served by
+each runtime (scikit-learn and ONNX); `text` a text classifier taking one string per row (`MAX_TEXT_CHARS=10000`),
+served by the scikit-learn runtime.
 
-| Case | Via | Request | Body (first 40 bytes) | Status | Error excerpt |
-|---|---|---|---|---|---|
+| Case | Model | Via | Request | Body (first 40 bytes) | Status | Error excerpt |
+|---|---|---|---|---|---|---|
 """
 
 
@@ -356,6 +426,6 @@ def render(cases: Sequence[BadInput]) -> str:
         if others:
             request += " with " + ", ".join(others)
         status = str(case.status) + (f" **known bug**: {plain(case.known_bug)}" if case.known_bug else "")
-        cells = [plain(case.case), case.via, cell(request), cell(case.shown), status, cell(case.error)]
+        cells = [plain(case.case), case.model, case.via, cell(request), cell(case.shown), status, cell(case.error)]
         lines.append("| " + " | ".join(cells) + " |")
     return HEADER + "\n".join(lines) + "\n"

@@ -7,8 +7,10 @@ from typing import get_args
 import numpy as np
 import pytest
 from predict_service.errors import InvalidInputError
-from predict_service.inputs import VALUE_CHECKS, RowConverter, batch_row_location
+from predict_service.inputs import MAX_LISTED_CATEGORIES, VALUE_CHECKS, DriftCounter, RowConverter, batch_row_location
 from predict_service.manifest import FeatureSpec
+
+from sklambda.dataframe import rows_to_array
 
 NUMBERS = [FeatureSpec(name="a"), FeatureSpec(name="b")]
 MIXED = [FeatureSpec(name="size"), FeatureSpec(name="color", type="category", categories=["red", "blue"])]
@@ -69,3 +71,92 @@ def test_bulk_and_row_by_row_paths_give_the_same_array() -> None:
 def test_mixed_rows_keep_their_values_in_feature_order() -> None:
     array = RowConverter(MIXED).convert([{"color": "red", "size": 2}], batch_row_location)
     assert array.dtype == object and array.tolist() == [[2, "red"]]
+
+
+NULLABLE_NUMBERS = [FeatureSpec(name="a", nullable=True), FeatureSpec(name="b")]
+NULLABLE_MIXED = [
+    FeatureSpec(name="size", nullable=True),
+    FeatureSpec(name="color", type="category", categories=["red", "blue"], nullable=True),
+]
+
+
+def test_null_is_the_missing_value_of_a_nullable_number() -> None:
+    array = RowConverter(NULLABLE_NUMBERS).convert([[None, 2], {"a": 1.5, "b": 3}], batch_row_location)
+    assert array.dtype == np.float64
+    assert np.isnan(array[0, 0]) and array[0, 1] == 2 and array[1].tolist() == [1.5, 3]
+
+
+def test_null_in_an_object_row_becomes_nan_as_rows_to_array_builds_it() -> None:
+    rows: list[list[object]] = [[None, "red"], [2, None]]
+    array = RowConverter(NULLABLE_MIXED).convert(list(rows), batch_row_location)
+    expected = rows_to_array(rows, numeric_only=False)
+    assert array.dtype == expected.dtype == object
+    assert [[type(value) for value in row] for row in array] == [[type(value) for value in row] for row in expected]
+    assert np.isnan(array[0, 0]) and np.isnan(array[1, 1]) and array[0, 1] == "red" and array[1, 0] == 2
+
+
+def test_null_for_a_feature_that_is_not_nullable_says_it_is_required() -> None:
+    found = problems(RowConverter(NULLABLE_NUMBERS), [[1, None]])
+    assert found == [
+        {
+            "loc": ["at", 0, 1],
+            "msg": "b is required: this model does not accept a missing value (null) there",
+            "type": "missing_value",
+        }
+    ]
+
+
+def test_unknown_category_lists_the_allowed_values_capped() -> None:
+    many = [FeatureSpec(name="code", type="category", categories=[f"c{index}" for index in range(30)])]
+    [found] = problems(RowConverter(many), [["zz"]])
+    assert found["type"] == "unknown_category"
+    shown = ", ".join(f'"c{index}"' for index in range(MAX_LISTED_CATEGORIES))
+    assert found["msg"] == f"code must be one of [{shown}] and 10 more, got an unknown category"
+
+
+def test_a_category_accepting_unknown_values_takes_any_value_of_its_type() -> None:
+    open_ended = [FeatureSpec(name="city", type="category", categories=["Paris"], accepts_unknown=True)]
+    converter = RowConverter(open_ended)
+    assert converter.convert([["Lyon"]], batch_row_location).tolist() == [["Lyon"]]
+    assert problems(converter, [[3]])[0]["type"] == "not_a_category"
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("2", "not_a_category"),
+        (True, "not_a_category"),
+        (4, "unknown_category"),
+        (10**400, "unknown_category"),
+        (float("nan"), "not_a_category"),
+    ],
+)
+def test_categories_fitted_on_numbers_are_numbers(value: object, kind: str) -> None:
+    grades = [FeatureSpec(name="grade", type="category", categories=[1, 2, 3])]
+    assert problems(RowConverter(grades), [[value]])[0]["type"] == kind
+    assert RowConverter(grades).convert([[2]], batch_row_location).tolist() == [[2]]
+
+
+def test_text_layout_gives_the_model_a_1d_array_of_strings() -> None:
+    converter = RowConverter([FeatureSpec(name="text", type="text")], "text")
+    array = converter.convert([["a b c"], {"text": "d e"}], batch_row_location)
+    assert array.shape == (2,) and array.tolist() == ["a b c", "d e"]
+
+
+@pytest.mark.parametrize(("value", "kind"), [(5, "not_a_string"), (None, "missing_value"), ("x" * 11, "text_too_long")])
+def test_text_values_are_strings_up_to_the_limit(value: object, kind: str) -> None:
+    converter = RowConverter([FeatureSpec(name="text", type="text")], "text", max_text_chars=10)
+    assert problems(converter, [[value]])[0]["type"] == kind
+    assert converter.convert([["x" * 10]], batch_row_location).tolist() == ["x" * 10]
+
+
+def test_drift_counts_numbers_out_of_range_and_unknown_categories_per_feature() -> None:
+    features = [
+        FeatureSpec(name="age", range=(0.0, 100.0), nullable=True),
+        FeatureSpec(name="city", type="category", categories=["Paris", "Lyon"], accepts_unknown=True, nullable=True),
+        FeatureSpec(name="color", type="category", categories=["red"]),
+    ]
+    rows: list[object] = [[-1, "Nice", "red"], [50, "Paris", "red"], [101, None, "red"], [None, "Brest", "red"]]
+    array = RowConverter(features).convert(rows, batch_row_location)
+    assert DriftCounter(features).count(array) == ({"age": 2}, {"city": 2})
+    assert not DriftCounter(NUMBERS).active

@@ -465,3 +465,24 @@ def test_packaging_refusal_keeps_the_existing_model(tmp_path: Path, demo_onnx_mo
             runtime="onnx",
         )
     assert {path.name: path.read_bytes() for path in model_dir.iterdir()} == before
+
+
+def test_nullable_category_is_refused_by_the_onnx_runtime(tmp_path: Path) -> None:
+    """A string input holds no missing value: such a model is served by the scikit-learn runtime, never answered
+    wrongly or with a 500 by onnxruntime."""
+    rng = np.random.default_rng(4)
+    plans = rng.choice(["basic", "pro"], size=80)
+    tenure = rng.integers(0, 60, size=80)
+    lines = ["plan,tenure,churn"] + [f"{p},{t},{'yes' if t < 12 else 'no'}" for p, t in zip(plans, tenure, strict=True)]
+    csv_file = tmp_path / "churn.csv"
+    csv_file.write_text("\n".join(lines) + "\n")
+    model_dir = tmp_path / "model"
+    train_csv(csv_file, "churn", model_dir, task="auto", name=None, version=None, runtime="onnx")
+    manifest = json.loads((model_dir / MANIFEST_FILENAME).read_text())
+    manifest["features"][0]["nullable"] = True
+    (model_dir / MANIFEST_FILENAME).write_text(json.dumps(manifest))
+    with pytest.raises(ModelLoadError) as raised:
+        OnnxRuntime.load(model_dir)
+    assert raised.value.message.startswith(
+        "model.onnx cannot take a missing value (null) for the category feature(s) ['plan']"
+    )

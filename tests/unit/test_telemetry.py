@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from predict_service.loading import load_model_dir
+from predict_service.manifest import MANIFEST_FILENAME
+from predict_service.telemetry import Telemetry
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [6.3, 3.3, 6.0, 2.5]]
 
@@ -102,3 +107,37 @@ def test_cold_start_flag_is_true_only_for_the_first_request(
         client.post("/predict", json={"features": ROWS[0]})
     flags = [r.__dict__["cold_start"] for r in records if r.getMessage() == "prediction"]
     assert flags == [True, False, False]
+
+
+def test_values_unlike_the_training_data_are_counted_per_feature(
+    demo_model_dir: Path,
+    tmp_path: Path,
+    make_client: Callable[..., TestClient],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    model_dir = tmp_path / "model"
+    shutil.copytree(demo_model_dir, model_dir)
+    manifest = json.loads((model_dir / MANIFEST_FILENAME).read_text())
+    for feature in manifest["features"]:
+        feature["range"] = [0.0, 10.0]
+    (model_dir / MANIFEST_FILENAME).write_text(json.dumps(manifest))
+    client = make_client(load_model_dir(model_dir))
+    capsys.readouterr()
+    rows = [[5.1, 3.5, 1.4, 0.2], [11.0, 3.0, -1.0, 2.3], [12.0, 3.0, 5.0, 2.0]]
+    assert client.post("/predict", json={"instances": rows}).status_code == 200
+    drift = {
+        line["feature"]: line["OutOfRangeValues"] for line in emf_lines(capsys.readouterr().out) if "feature" in line
+    }
+    assert drift == {"sepal_length": [2.0], "petal_length": [1.0]}
+    # A request inside every range emits no drift line at all.
+    assert client.post("/predict", json={"instances": rows[:1]}).status_code == 200
+    assert not [line for line in emf_lines(capsys.readouterr().out) if "feature" in line]
+
+
+def test_unknown_categories_are_emitted_with_their_feature_as_dimension(capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    # Without a model version: Powertools shares default dimensions between instances, and the app's are set.
+    Telemetry("ns", None).drift({}, {"city": 3})
+    [line] = emf_lines(capsys.readouterr().out)
+    assert line["UnknownCategories"] == [3.0] and line["feature"] == "city"
+    assert line["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service", "feature"]]

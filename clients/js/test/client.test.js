@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { ApiError, classLabel, createClient } from '../index.js';
+import { ApiError, classLabel, createClient, predictionText } from '../index.js';
 
 const OK_BODY = { prediction: [0], model_name: 'iris-demo', model_version: '1.0.0' };
 
@@ -359,5 +359,25 @@ describe('type declarations', () => {
     const declared = [...declarations.matchAll(/^export (?:declare )?(?:class|function|const) (\w+)/gm)].map((m) => m[1]);
     const runtime = Object.keys(await import('../index.js'));
     assert.deepEqual(declared.sort(), runtime.sort());
+  });
+});
+
+describe('predictionText', () => {
+  it('names the class of a classifier by its class_names', () => {
+    const manifest = { task: 'classification', classes: [0, 1], class_names: ['no', 'yes'] };
+    assert.equal(predictionText(manifest, 1), 'yes');
+  });
+
+  it('says what a cluster, an outlier and a regression value are', () => {
+    assert.equal(predictionText({ task: 'clustering' }, 2), 'cluster 2');
+    assert.equal(predictionText({ task: 'outlier_detection' }, -1), 'outlier');
+    assert.equal(predictionText({ task: 'outlier_detection' }, 1), 'inlier');
+    assert.equal(predictionText({ task: 'regression' }, 1.25), '1.25');
+  });
+
+  it('names each output of a multi-output model', () => {
+    const manifest = { task: 'multioutput_regression', outputs: ['Weight', 'Waist'] };
+    assert.equal(predictionText(manifest, [180.5, 35]), 'Weight: 180.5, Waist: 35');
+    assert.equal(predictionText({ task: 'multioutput_classification' }, ['a', 'b']), 'output 0: a, output 1: b');
   });
 });

@@ -184,6 +184,15 @@ class ModelLoadError(ServiceError):
         )
 
     @classmethod
+    def missing_strings_unsupported(cls, model_file: str, features: list[str]) -> Self:
+        """A manifest with nullable category features served by ONNX: a string tensor holds no missing value."""
+        return cls(
+            f"{model_file} cannot take a missing value (null) for the category feature(s) {features}: an ONNX string "
+            "input has no missing value; package the model for the scikit-learn runtime (`--runtime sklearn`)",
+            {"features": features},
+        )
+
+    @classmethod
     def s3_sha256_not_set(cls, s3_uri: str) -> Self:
         return cls(
             "MODEL_S3_URI is set but MODEL_SHA256 is not: give the expected sha256 of the model file (model.json's "

@@ -139,7 +139,7 @@ def category_check(feature: FeatureSpec, _max_text_chars: int) -> ValueCheck:
         json_type = describe_json_type(value)
         if json_type not in json_types:
             return f"{name} must be one of the {kinds} {listed}, got {json_type}", "not_a_category"
-        if json_type == "number" and not math.isfinite(value):  # type: ignore[arg-type]
+        if type(value) is float and not math.isfinite(value):
             return f"{name} must be one of the {kinds} {listed}, got {value}", "not_a_category"
         if not feature.accepts_unknown and (json_type, value) not in allowed:
             return f"{name} must be one of {listed}, got an unknown category", "unknown_category"

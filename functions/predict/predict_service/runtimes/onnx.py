@@ -6,7 +6,9 @@ against the scikit-learn model by `sklambda package/train --runtime onnx` (sklam
 graph's interface that this module relies on:
 
 - inputs: one float tensor [N, n_features] when every feature is numeric; otherwise one [N, 1] tensor per feature
-  in feature order (float for numbers, string for categories), because an ONNX tensor holds a single type;
+  in feature order (float for numbers, string for categories and texts), because an ONNX tensor holds a single
+  type; a text model (input layout "text") takes its strings as one [N, 1] string tensor. A null reaches a float
+  input as NaN; a string input has no missing value, so nullable categories are refused at load;
 - outputs, classifiers: the class *index* (skl2onnx option nocl) then, when there is predict_proba, the
   probability matrix (zipmap=False). Indexes are mapped to the manifest's classes here, so labels keep the type
   they have in scikit-learn (int, str, bool, float) whatever ONNX can store;
@@ -51,6 +53,17 @@ def _feeds_for(session: onnxruntime.InferenceSession, manifest: ModelManifest) -
     """How validated rows become the graph's inputs; refuses a graph whose inputs do not fit the manifest."""
     inputs = session.get_inputs()
     n_features = manifest.n_features
+    missing_strings = [f.name for f in manifest.features if f.type != "number" and f.nullable]
+    if missing_strings:
+        raise ModelLoadError.missing_strings_unsupported(ONNX_FILENAME, missing_strings)
+    if manifest.input_layout == "text" and len(inputs) == 1 and inputs[0].type == STRING_TYPE:
+        text_name = inputs[0].name
+
+        def one_text_column(texts: np.ndarray) -> dict[str, np.ndarray]:
+            # The converter gives a text model a 1-D array of strings; the graph takes them as one column.
+            return {text_name: texts.reshape(-1, 1)}
+
+        return one_text_column
     if len(inputs) == 1 and inputs[0].type in FLOAT_TYPES and all(f.type == "number" for f in manifest.features):
         name, dtype = inputs[0].name, FLOAT_TYPES[inputs[0].type]
 
