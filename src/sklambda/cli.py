@@ -333,15 +333,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(join_option_values(sys.argv[1:] if argv is None else argv))
     try:
         return run(args)
-    except (PackagingError, ServiceError) as error:
-        print(f"sklambda {args.command}: error: {error}", file=sys.stderr)
-        return 1
+    except (PackagingError, ServiceError, OSError, ValueError) as error:
+        message = str(error)
     except ValidationError as error:
-        print(f"sklambda {args.command}: error: {describe_validation_error(error)}", file=sys.stderr)
-        return 1
-    except (OSError, ValueError) as error:
-        print(f"sklambda {args.command}: error: {error}", file=sys.stderr)
-        return 1
+        message = describe_validation_error(error)
+    # one line: messages may quote a library's multi-line error
+    print(f"sklambda {args.command}: error: {' '.join(message.split())}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .dataframe import DataFrameModelError, fitted_on_dataframe, rewrite_and_verify, rows_to_array
+from .dataframe import DataFrameModelError, fitted_on_dataframe, predicts, rewrite_and_verify, rows_to_array
 from .feature_types import (
     FeatureType,
     FeatureTypeError,
@@ -169,9 +169,12 @@ def default_example(types: Sequence[FeatureType]) -> list[ExampleValue]:
     return row
 
 
-def check_example(example: Sequence[ExampleValue], types: Sequence[FeatureType]) -> None:
-    """Each value of the kind its feature takes; null only where the feature is nullable."""
+def check_example(example: Sequence[ExampleValue], types: Sequence[FeatureType], *, nulls: bool = True) -> None:
+    """Each value of the kind its feature takes; null only where the feature is nullable (unless `nulls` is False:
+    before the nullable features are known)."""
     for value, feature in zip(example, types, strict=True):
+        if value is None and not nulls:
+            continue
         if value is None:
             if not feature.nullable:
                 raise IntakeError(
@@ -397,6 +400,8 @@ def _intake_dataframe(
         frame = training_data
     else:
         frame = _frame_from_rows(_category_probe_rows(row, first_look), names)
+    check_example(row, first_look, nulls=False)
+    check_example_nulls(model, example_frame, row, names)
     result = rewrite_and_verify(model, frame, example_frame)
     types = _detect(
         result.model,
@@ -417,6 +422,17 @@ def _intake_dataframe(
         outputs=outputs,
         dataframe=result.record(),
     )
+
+
+def check_example_nulls(model: Any, example_frame: Any, row: Sequence[ExampleValue], names: Sequence[str]) -> None:
+    """An example with nulls the original model does not predict with is the user's mistake, said as such (the
+    rewrite's verification would otherwise report it as the model failing on its own rows)."""
+    nulls = [name for name, value in zip(names, row, strict=True) if value is None]
+    if nulls and not predicts(model, example_frame):
+        raise IntakeError(
+            f"--example gives null for {_names_list(nulls)}, and the model does not predict with missing values "
+            f"there: give values (the model takes missing values only where it was built to)"
+        )
 
 
 def _default_dataframe_example(types: Sequence[FeatureType], training_data: Any) -> list[ExampleValue]:

@@ -508,6 +508,22 @@ def problems_with(verification: OnnxVerification) -> str | None:
     return None
 
 
+def refuse_unconvertible_features(manifest: ModelManifest) -> None:
+    """The ONNX runtime takes numbers (a float tensor) and known categories (string tensors), verified on generated
+    rows without missing values: text, categories without known values and nullable features are refused here, in
+    one line, before any conversion."""
+    for feature in manifest.features:
+        if feature.type == "text":
+            problem = "is a text feature, which the ONNX runtime does not take"
+        elif feature.type == "category" and not feature.categories:
+            problem = "is a category with no known values, on which the ONNX graph cannot be verified"
+        elif feature.nullable:
+            problem = "accepts missing values, and the ONNX graph is not verified with missing values"
+        else:
+            continue
+        raise OnnxExportError(f"{feature.name} {problem}; {SKLEARN_HINT}")
+
+
 def refuse_multi_output(model: Any, manifest: ModelManifest) -> None:
     """OnnxRuntime serves one value per row; a model whose predict answers a matrix (several targets, or a single
     target fitted as a column) is refused before any conversion."""
@@ -523,6 +539,7 @@ def refuse_multi_output(model: Any, manifest: ModelManifest) -> None:
 
 def export_onnx(model: Any, manifest: ModelManifest) -> OnnxExport:
     """model.onnx bytes and their manifest entry, or OnnxExportError naming the step that cannot be served."""
+    refuse_unconvertible_features(manifest)
     refuse_multi_output(model, manifest)
     has_trees = bool(tree_members(final_estimator(model)))
     variants = [variant for variant in GRAPH_VARIANTS if has_trees or variant.inputs == variant.trees]

@@ -128,13 +128,13 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str
 
 
 class Asker:
-    """POSTs to /predict through any client with httpx's `post` (the in-process TestClient or an httpx.Client)."""
+    """POSTs to /predict through the in-process TestClient or an httpx.Client on a served app."""
 
-    def __init__(self, post: Callable[..., httpx.Response]) -> None:
-        self.post = post
+    def __init__(self, client: TestClient | httpx.Client) -> None:
+        self.client = client
 
     def __call__(self, body: dict[str, Any]) -> dict[str, Any]:
-        response = self.post("/predict", json=body)
+        response = self.client.post("/predict", json=body)
         assert response.status_code == 200, response.text
         answer: dict[str, Any] = response.json()
         return answer
@@ -171,7 +171,7 @@ def test_packaged_pipeline_answers_like_the_original(name: str, packaged: Callab
             _, rows = input_rows(entry, manifest)
             assert any(value is None for row in rows for value in row), "the rows must include nulls"
     with TestClient(create_app(Settings(), SklearnRuntime.load(model_dir))) as client:
-        check_answers(Asker(client.post), entry, manifest)
+        check_answers(Asker(client), entry, manifest)
 
 
 @pytest.mark.parametrize(
@@ -211,5 +211,5 @@ def test_sklambda_package_then_serve(
     with httpx.Client(base_url=server.url, timeout=30) as client:
         described = client.get("/model").json()
         assert described["task"] == manifest.task
-        check_answers(Asker(client.post), entry, manifest)
+        check_answers(Asker(client), entry, manifest)
     assert "does not have valid feature names" not in server.log()
