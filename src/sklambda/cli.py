@@ -144,8 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     package.add_argument("--model-dir", type=Path, default=LOCAL_MODEL_DIR)
     package.add_argument("--features", type=unique_comma_list, help="feature names in column order (a,b,c)")
-    package.add_argument("--name", help="model name (default: the file name)")
-    package.add_argument("--version", help="model version (default: the first 12 hex digits of its sha256)")
+    package.add_argument("--name", help="model name (default: the MLflow registry name, else the file name)")
+    package.add_argument(
+        "--version",
+        help="model version (default: the MLflow registry version, else the first 12 hex digits of its sha256)",
+    )
     package.add_argument(
         "--example",
         type=example_row,
