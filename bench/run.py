@@ -259,6 +259,100 @@ def cold_start(models: dict[str, BenchModel], runs: int, python: str) -> list[li
     return table
 
 
+MIXED_ENTRY = "mixed_types_by_name"
+"""The gallery's mixed-type DataFrame pipeline (tests/corpus): ColumnTransformer by column name, OneHotEncoder on
+strings, imputers, LogisticRegression; served after `sklambda package` rewrote it for plain rows."""
+
+
+def package_mixed(workdir: Path) -> tuple[Any, Any, Path]:
+    """The original DataFrame model, one row of its training data as a DataFrame, and its packaged directory."""
+    from sklambda.packaging import package_model
+    from tests.corpus import build
+
+    entry = build(MIXED_ENTRY)
+    model_file = workdir / f"{MIXED_ENTRY}.joblib"
+    joblib.dump(entry.model, model_file)
+    data = workdir / f"{MIXED_ENTRY}.csv"
+    entry.X.to_csv(data, index=False)
+    model_dir = workdir / MIXED_ENTRY
+    package_model(
+        model_file,
+        model_dir,
+        feature_names=None,
+        name=MIXED_ENTRY,
+        version="1",
+        example=None,
+        class_names=None,
+        training_data=data,
+    )
+    return entry.model, entry.X.iloc[[0]], model_dir
+
+
+def mixed_dataframe(
+    workdir: Path, models: dict[str, BenchModel], repeats: int, runs: int, python: str
+) -> list[list[str]]:
+    """The mixed-type DataFrame pipeline: the handler's warm latency as a ratio to the original model's predict on a
+    one-row DataFrame (goal <= 0.5x), and the handler's cold start as a ratio to the Flask seed's (goal <= 1.1x)."""
+    from sklambda.dataframe import frame_rows
+
+    model, one_row, model_dir = package_mixed(workdir)
+    row = frame_rows(one_row, [str(name) for name in model.feature_names_in_])[0]
+    event = predict_event({"features": row})
+    context = FakeLambdaContext()
+    handler = load_handler(model_dir)
+    expected = model.predict(one_row).tolist()
+    assert answer(handler, event, context)["prediction"] == expected
+    original = median_seconds(lambda: model.predict(one_row), repeats)
+    ours = median_seconds(lambda: handler(event, context), repeats)
+    base = {**os.environ, "LOG_LEVEL": "WARNING", "PYTHONDONTWRITEBYTECODE": "0"}
+    seed_model = next(iter(models.values())).sklearn_dir / "model.joblib"
+    cold = cold_runs(
+        {
+            "handler": (
+                COLD_HANDLER.format(function_dir=str(FUNCTION_DIR), peak_rss_kb=PEAK_RSS_KB),
+                {**base, "MODEL_DIR": str(model_dir)},
+            ),
+            "flask": (
+                COLD_FLASK.format(bench_dir=str(REPO / "bench"), row=ROW, peak_rss_kb=PEAK_RSS_KB),
+                {**base, "MODEL_PATH": str(seed_model)},
+            ),
+        },
+        runs,
+        python,
+    )
+    (cold_ours, ours_rss), (cold_seed, _) = cold["handler"], cold["flask"]
+    return [
+        [
+            MIXED_ENTRY,
+            f"{original * 1e6:.0f}",
+            f"{ours * 1e6:.0f}",
+            f"{ours / original:.2f}x",
+            f"{cold_ours * 1000:.0f}",
+            f"{cold_seed * 1000:.0f}",
+            f"{cold_ours / cold_seed:.2f}x",
+            f"{ours_rss / 1024:.0f}",
+        ]
+    ]
+
+
+def print_mixed_dataframe(workdir: Path, models: dict[str, BenchModel], args: argparse.Namespace) -> None:
+    print_table(
+        "5. Mixed-type DataFrame pipeline, one row: warm latency (µs, median) and cold start (ms, median of "
+        f"{args.cold_runs})",
+        [
+            "model",
+            "original predict (1-row DataFrame)",
+            "handler (sklearn)",
+            "handler/original",
+            "cold handler",
+            "cold Flask seed",
+            "handler/Flask",
+            "RSS handler",
+        ],
+        mixed_dataframe(workdir, models, args.repeats, args.cold_runs, args.python),
+    )
+
+
 def built_layers() -> dict[Runtime, Path]:
     """The model layer `make build` built (its runtime is the model's) and the other runtime's libraries, which
     `make build` also builds (without a model) to report both sizes."""
@@ -340,6 +434,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2000, help="timed calls per warm-latency figure")
     parser.add_argument("--cold-runs", type=int, default=11)
     parser.add_argument("--python", default=sys.executable, help="interpreter for the cold-start processes")
+    parser.add_argument(
+        "--only-mixed", action="store_true", help="run section 5 only (the mixed-type DataFrame pipeline); no doc"
+    )
     args = parser.parse_args()
     machine = (
         f"sklambda benchmark: Python {platform.python_version()}, {platform.machine()}, "
@@ -348,6 +445,9 @@ def main() -> None:
     print(machine)
     with tempfile.TemporaryDirectory() as workdir:
         models = build_models(Path(workdir))
+        if args.only_mixed:
+            print_mixed_dataframe(Path(workdir), models, args)
+            return
         print_table(
             "1. Warm latency, one row (µs, median)",
             [
@@ -390,11 +490,12 @@ def main() -> None:
             ],
             cold_start(models, args.cold_runs, args.python),
         )
-    print_table(
-        "4. Package sizes (MB, from `make build`: .aws-sam/build and the other runtime's libraries beside it)",
-        ["runtime", "function zip", "function unzipped", "layer unzipped", "total unzipped"],
-        package_sizes(),
-    )
+        print_table(
+            "4. Package sizes (MB, from `make build`: .aws-sam/build and the other runtime's libraries beside it)",
+            ["runtime", "function zip", "function unzipped", "layer unzipped", "total unzipped"],
+            package_sizes(),
+        )
+        print_mixed_dataframe(Path(workdir), models, args)
     write_performance_doc(machine, PRINTED_TABLES)
 
 

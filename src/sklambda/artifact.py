@@ -35,7 +35,7 @@ from predict_service.manifest import (
 from predict_service.runtimes import DEFAULT_RUNTIME, RUNTIMES, runtime_class
 from predict_service.runtimes.sklearn import SklearnRuntime
 
-from .intake import ModelIntake
+from .intake import ModelIntake, has_working_predict_proba
 
 # A name in predict_service.runtimes.RUNTIMES.
 Runtime = str
@@ -73,20 +73,6 @@ def describe_estimator(model: Any) -> str:
     if steps:
         return f"Pipeline({', '.join(type(step).__name__ for _, step in steps)})"
     return type(model).__name__
-
-
-def has_working_predict_proba(model: Any, example: list[Any]) -> bool:
-    """hasattr alone is not enough: SVC(probability=False) has the attribute and raises when called."""
-    if not hasattr(model, "predict_proba"):
-        return False
-    row = np.array([example], dtype=object if any(isinstance(value, str) for value in example) else np.float64)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model.predict_proba(row)
-    except Exception:
-        return False
-    return True
 
 
 def library_versions(pickled_with: str | None = None) -> LibraryVersions:
@@ -256,7 +242,7 @@ def write_model_dir(
             "n_features": len(names),
             "classes": np.asarray(classes).tolist() if classes is not None else None,
             "class_names": class_names,
-            "has_predict_proba": task == "classification" and has_working_predict_proba(model, example),
+            "has_predict_proba": task == "classification" and has_working_predict_proba(model, example_input),
             "fitted_with_feature_names": hasattr(model, "feature_names_in_"),
             "example": example,
             "versions": library_versions(pickled_with),

@@ -43,6 +43,8 @@ def check_size(model_dir: Path, manifest: ModelManifest) -> SizeCheck:
 
 
 def _mib(size: int) -> str:
+    if size < MIB // 10:
+        return f"{size / 1024:.0f} KB"
     return f"{size / MIB:.1f} MB"
 
 

@@ -210,7 +210,7 @@ def test_train_from_csv_with_categorical_column(tmp_path: Path, serve: Callable[
     assert ok.status_code == 200 and ok.json()["prediction"] == ["yes"]
     unknown_city = httpx.post(f"{server.url}/predict", json={"features": [120.0, 3, "rome"]})
     assert unknown_city.status_code == 422
-    assert "city must be one of ['lyon', 'nice', 'paris']" in unknown_city.json()["error"]
+    assert 'city must be one of ["lyon", "nice", "paris"]' in unknown_city.json()["error"]
     number_as_city = httpx.post(f"{server.url}/predict", json={"features": [120.0, 3, 7]})
     assert number_as_city.status_code == 422
 

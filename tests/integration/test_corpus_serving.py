@@ -167,6 +167,10 @@ def test_packaged_pipeline_answers_like_the_original(name: str, packaged: Callab
     assert "pandas" not in (model_dir / "model.joblib").read_bytes().decode("latin-1")
     if name not in TEXT_ENTRIES:
         assert manifest.dataframe is not None and manifest.dataframe.rewritten_from_dataframe
+        for feature in manifest.features:
+            if feature.type == "number":  # the range of the training data given with --data
+                values = entry.X[feature.name].dropna()
+                assert feature.range == (float(values.min()), float(values.max())), feature.name
         if any(feature.nullable for feature in manifest.features):
             _, rows = input_rows(entry, manifest)
             assert any(value is None for row in rows for value in row), "the rows must include nulls"
