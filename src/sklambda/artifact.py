@@ -25,6 +25,7 @@ from predict_service.manifest import (
     SKOPS_FILENAME,
     FeatureSpec,
     LibraryVersions,
+    Lineage,
     ModelManifest,
     SkopsArtifact,
     dangerous_types,
@@ -200,6 +201,7 @@ def write_model_dir(
     intake: ModelIntake | None = None,
     pickled_with: str | None = None,
     force: bool = False,
+    lineage: Lineage | None = None,
 ) -> ModelManifest:
     """Stage the directory next to its destination, verify it with the real runtime, then swap it in, so a
     failed packaging never leaves a half-written model where the server or the layer build would find it.
@@ -283,6 +285,7 @@ def write_model_dir(
             "metrics": metrics or {},
             "format": model_format,
             "skops": skops_artifact,
+            "lineage": lineage,
         }
         if intake is not None:
             fields.update(intake.manifest_fields())

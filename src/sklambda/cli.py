@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from .artifact import FORMATS, PackagingError, check_format_and_runtime
 from .intake import Example, Overrides
 from .layer_contents import check_local_environment
+from .mlflow_source import SOURCE_FORMS, is_mlflow_source
 from .sizing import check_size, describe_size
 
 # The model directory of this checkout, the one layers/model/Makefile builds the layer from (its MODEL_SRC). The
@@ -138,12 +139,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--format", choices=FORMATS, default="joblib", help=FORMAT_HELP)
     train.add_argument("--force", action="store_true", help=FORCE_HELP)
 
-    package = commands.add_parser("package", help="package your own fitted model.joblib")
-    package.add_argument("model_file", type=Path, metavar="MODEL.joblib")
+    package = commands.add_parser("package", help="package your own fitted model.joblib, or an MLflow model")
+    package.add_argument(
+        "model_file", type=Path, metavar="SOURCE", help=f"a model.joblib file, or an MLflow model: {SOURCE_FORMS}"
+    )
     package.add_argument("--model-dir", type=Path, default=LOCAL_MODEL_DIR)
     package.add_argument("--features", type=unique_comma_list, help="feature names in column order (a,b,c)")
-    package.add_argument("--name", help="model name (default: the file name)")
-    package.add_argument("--version", help="model version (default: the first 12 hex digits of its sha256)")
+    package.add_argument("--name", help="model name (default: the MLflow registry name, else the file name)")
+    package.add_argument(
+        "--version",
+        help="model version (default: the MLflow registry version, else the first 12 hex digits of its sha256)",
+    )
     package.add_argument(
         "--example",
         type=example_row,
@@ -308,7 +314,12 @@ def run(args: argparse.Namespace) -> int:
         from .packaging import package_model
 
         print(f"Packaging {args.model_file}...", file=sys.stderr)
-        manifest = package_model(
+        package: Callable[..., ModelManifest] = package_model
+        if is_mlflow_source(str(args.model_file)):
+            from .sources import package_mlflow_source
+
+            package = package_mlflow_source
+        manifest = package(
             args.model_file,
             args.model_dir,
             feature_names=args.features,

@@ -180,6 +180,25 @@ class SkopsArtifact(BaseModel):
         return self
 
 
+class Lineage(BaseModel):
+    """Where a model packaged from MLflow came from. Served publicly by GET /model, so it names the source and the
+    registry entry only: never a tracking server URI or an artifact location (they may carry hosts or credentials)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # The MLflow source as given (runs:/..., models:/...), or the model directory's name.
+    source: str
+    run_id: str | None = None
+    # MLflow 3's logged-model id (m-...).
+    model_id: str | None = None
+    registry_name: str | None = None
+    registry_version: str | None = None
+    # The alias the registry version was resolved from (models:/NAME@ALIAS).
+    registry_alias: str | None = None
+    # The run's logged metrics, latest value of each.
+    metrics: dict[str, float] = Field(default_factory=dict)
+
+
 class ShippedFile(NamedTuple):
     """The one model file a model directory ships, the sha256 its manifest records for it, and where."""
 
@@ -242,6 +261,8 @@ class ModelManifest(BaseModel):
     code: dict[str, str] = Field(default_factory=dict)
     # Present when packaging rewrote a DataFrame-fitted model to take plain rows.
     dataframe: DataFrameRewrite | None = None
+    # Packaged from MLflow: the run and registry entry the model came from.
+    lineage: Lineage | None = None
 
     @model_validator(mode="before")
     @classmethod

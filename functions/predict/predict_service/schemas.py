@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .manifest import FeatureSpec, InputLayout, TaskKind
+from .manifest import FeatureSpec, InputLayout, Lineage, TaskKind
 
 FeatureValue = float | str | None
 Row = list[FeatureValue] | dict[str, FeatureValue]
@@ -115,6 +115,9 @@ class ModelInfoResponse(BaseModel):
     sha256: str
     created_at: str
     max_batch_rows: int
+    lineage: Lineage | None = Field(
+        default=None, description="Packaged from MLflow: the source, run, registry name, version and alias, metrics"
+    )
 
 
 JSON_TYPES = {bool: "boolean", int: "number", float: "number", str: "string"}
