@@ -50,7 +50,7 @@ test: install model $(TEST_PREREQS)
 	$(PY) -m pytest
 
 bench: install model
-	$(PY) bench/run.py
+	$(PY) -m bench.run
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache test-artifacts

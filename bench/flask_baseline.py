@@ -1,6 +1,6 @@
 """The seed approach this project replaces, kept as the benchmark baseline: a Flask app written the usual way.
 
-MODEL_PATH names a model.joblib. Not used by the product; `bench/run.py` measures against it.
+MODEL_PATH names a model.joblib. Not used by the product; `python -m bench.run` measures against it.
 """
 
 import os

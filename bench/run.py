@@ -27,24 +27,22 @@ from typing import Any, Literal
 
 import joblib
 import numpy as np
+from predict_service.api.handler import build_handler
+from predict_service.config import Settings
+from predict_service.logs import configure_logging
+from predict_service.manifest import FeatureSpec
 from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from deploy.sizes import LAMBDA_UNZIPPED_LIMIT_BYTES, MIB, built_runtime, tree_bytes, zipped_bytes
+from sklambda.artifact import write_model_dir
+from sklambda.invoking import FakeLambdaContext, Handler, http_api_event
+
 REPO = Path(__file__).resolve().parents[1]
 FUNCTION_DIR = REPO / "functions" / "predict"
-sys.path[:0] = [str(REPO), str(FUNCTION_DIR), str(REPO / "src"), str(REPO / "bench")]
-
-from predict_service.api.handler import build_handler  # noqa: E402
-from predict_service.config import Settings  # noqa: E402
-from predict_service.logs import configure_logging  # noqa: E402
-from predict_service.manifest import FeatureSpec  # noqa: E402
-
-from deploy.sizes import LAMBDA_UNZIPPED_LIMIT_BYTES, MIB, built_runtime, tree_bytes, zipped_bytes  # noqa: E402
-from sklambda.artifact import write_model_dir  # noqa: E402
-from sklambda.invoking import FakeLambdaContext, Handler, http_api_event  # noqa: E402
 
 ROW = [5.9, 3.0, 5.1, 1.8]
 IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -124,7 +122,7 @@ def check_ok(response: dict[str, Any]) -> dict[str, Any]:
 
 def warm_latency(models: dict[str, BenchModel], repeats: int) -> list[list[str]]:
     os.environ["MODEL_PATH"] = str(next(iter(models.values())).sklearn_dir / "model.joblib")
-    import flask_baseline
+    from bench import flask_baseline
 
     table = []
     for name, bench_model in models.items():
@@ -205,8 +203,8 @@ print(elapsed, {peak_rss_kb})
 COLD_FLASK = """
 import os, sys, time
 started = time.perf_counter()
-sys.path.insert(0, {bench_dir!r})
-import flask_baseline
+sys.path.insert(0, {repo_dir!r})
+from bench import flask_baseline
 import numpy as np
 flask_baseline.model.predict(np.array([{row!r}]))  # the seed has no warm-up; give it the same first predict
 elapsed = time.perf_counter() - started
@@ -235,7 +233,7 @@ def cold_start(models: dict[str, BenchModel], runs: int, python: str) -> list[li
     for name, bench_model in models.items():
         base = {**os.environ, "LOG_LEVEL": "INFO", "PYTHONDONTWRITEBYTECODE": "0"}
         handler_code = COLD_HANDLER.format(function_dir=str(FUNCTION_DIR), peak_rss_kb=PEAK_RSS_KB)
-        flask_code = COLD_FLASK.format(bench_dir=str(REPO / "bench"), row=ROW, peak_rss_kb=PEAK_RSS_KB)
+        flask_code = COLD_FLASK.format(repo_dir=str(REPO), row=ROW, peak_rss_kb=PEAK_RSS_KB)
         results = cold_runs(
             {
                 "sklearn": (handler_code, {**base, "MODEL_DIR": str(bench_model.sklearn_dir)}),
@@ -316,7 +314,7 @@ def mixed_dataframe(
                 {**base, "MODEL_DIR": str(model_dir)},
             ),
             "flask": (
-                COLD_FLASK.format(bench_dir=str(REPO / "bench"), row=ROW, peak_rss_kb=PEAK_RSS_KB),
+                COLD_FLASK.format(repo_dir=str(REPO), row=ROW, peak_rss_kb=PEAK_RSS_KB),
                 {**base, "MODEL_PATH": str(seed_model)},
             ),
         },

@@ -5,4 +5,4 @@ LOAD_DURATION ?= 20
 
 .PHONY: load
 load: install model
-	$(PY) bench/load.py --clients $(LOAD_CLIENTS) --duration $(LOAD_DURATION) --model-dir $(MODEL_DIR)
+	$(PY) -m bench.load --clients $(LOAD_CLIENTS) --duration $(LOAD_DURATION) --model-dir $(MODEL_DIR)

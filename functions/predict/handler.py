@@ -4,7 +4,7 @@ import gc
 
 # Init creates a few hundred thousand objects that live as long as the process (modules, the app, the model), and
 # the cyclic collector would walk them over and over while they are being made: paused for init, it starts about
-# 13% faster (bench/run.py, cold start). What init built is then frozen out of later collections, so the
+# 13% faster (python -m bench.run, cold start). What init built is then frozen out of later collections, so the
 # collections a request triggers scan that request's objects only.
 gc.disable()
 

@@ -1,4 +1,4 @@
-"""A short `make load`: bench/load.py run as users run it, on a real `sklambda serve`; answers must equal the
+"""A short `make load`: python -m bench.load run as users run it, on a real `sklambda serve`; answers must equal the
 single-threaded ones and the model's own predict."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from predict_service.manifest import MODEL_FILENAME
 
 from tests.support.data import REPO_ROOT
 
-LOAD = [sys.executable, str(REPO_ROOT / "bench" / "load.py")]
+LOAD = [sys.executable, "-m", "bench.load"]
 
 
 def run_load(*args: str) -> subprocess.CompletedProcess[str]:
