@@ -22,6 +22,7 @@ from sklambda.artifact import PackagingError
 from sklambda.packaging import package_model
 from sklambda.sklearn_env import SklearnEnv, ensure_env
 from tests.support.cli import run_cli
+from tests.support.data import model_input
 from tests.support.model_kinds import (
     DIABETES_X,
     IRIS_X,
@@ -80,7 +81,7 @@ def test_a_model_of_another_library_records_it_and_serves_the_same_answers(kind:
     assert manifest["code"] == {} and manifest["versions"]["scikit-learn"] == sklearn.__version__
     served = SklearnRuntime.load(model_dir)
     rows = x[::9]
-    labels, _ = served.raw_predict(served.rows.to_array(rows.tolist(), "instances"), False)
+    labels, _ = served.raw_predict(model_input(served, rows.tolist()), False)
     assert labels.tolist() == model.predict(rows).tolist()
 
 

@@ -50,7 +50,7 @@ from sklambda.artifact import PackagingError
 from sklambda.onnx_export import PROBABILITY_TOLERANCE, OnnxExportError, problems_with, verify
 from sklambda.packaging import package_model
 from sklambda.training import train_csv
-from tests.support.data import REPO_ROOT, iris_rows
+from tests.support.data import REPO_ROOT, iris_rows, model_input
 
 IRIS_X, IRIS_Y = load_iris(return_X_y=True)
 IRIS_NAMES = np.array(["setosa", "versicolor", "virginica"])[IRIS_Y]
@@ -155,7 +155,7 @@ def test_onnx_predictions_equal_scikit_learn(name: str, model: Any, data: np.nda
     assert manifest.onnx.verification.rows > 4000 and manifest.onnx.verification.label_mismatches == 0
 
     rows = rows_around(data, 3000, seed=7)
-    features = runtime.rows.to_array(rows.tolist(), "instances")
+    features = model_input(runtime, rows.tolist())
     answer = runtime.predict(features, with_probabilities=manifest.has_predict_proba)
     expected = model.predict(rows)
     if manifest.task == "classification":
@@ -192,7 +192,7 @@ def test_csv_pipeline_with_categories_converts_and_predicts_like_scikit_learn(tm
     requests = [
         {"plan": str(p), "tenure": int(t), "monthly": float(m)} for p, t, m in zip(plans, tenure, monthly, strict=True)
     ]
-    features = onnx_runtime.rows.to_array(requests, "instances")
+    features = model_input(onnx_runtime, requests)
     answer = onnx_runtime.predict(features, with_probabilities=True)
     assert answer.labels == SklearnRuntime.load(model_dir).predict(features, with_probabilities=False).labels
     assert answer.labels == pipeline.predict(features).tolist()
@@ -211,7 +211,7 @@ def test_clusterers_and_outlier_detectors_answer_integers(name: str, model: Any,
     runtime = load_model_dir(model_dir)
     assert isinstance(runtime, OnnxRuntime)
     rows = rows_around(IRIS_X, 1000, seed=5)
-    answer = runtime.predict(runtime.rows.to_array(rows.tolist(), "instances"), with_probabilities=False)
+    answer = runtime.predict(model_input(runtime, rows.tolist()), with_probabilities=False)
     expected = model.predict(rows).tolist()
     assert answer.labels == expected
     assert {type(label) for label in answer.labels} == {type(label) for label in expected} == {int}

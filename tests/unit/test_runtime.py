@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 import sklearn
 from predict_service.errors import InvalidInputError, ModelLoadError
+from predict_service.inputs import RowConverter
 from predict_service.manifest import MANIFEST_FILENAME, MODEL_FILENAME
 from predict_service.predictions import PredictionRuntime
 from predict_service.runtimes.sklearn import SklearnRuntime
 
-from tests.support.data import IRIS_FEATURES, iris_rows
+from tests.support.data import IRIS_FEATURES, iris_rows, model_input
 
 
 @pytest.fixture
@@ -82,7 +83,7 @@ def test_load_reports_broken_model_directory(model_copy: Path, damage: object, m
 def test_predictions_equal_model_predict_on_many_rows(demo_runtime: PredictionRuntime, demo_model_dir: Path) -> None:
     reference = joblib.load(demo_model_dir / MODEL_FILENAME)
     rows = iris_rows(2000, seed=1)
-    result = demo_runtime.predict(demo_runtime.rows.to_array(rows.tolist(), "instances"), True)
+    result = demo_runtime.predict(model_input(demo_runtime, rows.tolist()), True)
     assert result.labels == reference.predict(rows).tolist()
     assert result.probabilities is not None
     expected = reference.predict_proba(rows)
@@ -94,9 +95,9 @@ def test_predictions_equal_model_predict_on_many_rows(demo_runtime: PredictionRu
 def test_named_rows_are_reordered_to_feature_order(demo_runtime: PredictionRuntime) -> None:
     row = [6.3, 2.5, 4.9, 1.5]
     shuffled = {"petal_width": 1.5, "sepal_length": 6.3, "petal_length": 4.9, "sepal_width": 2.5}
-    named = demo_runtime.rows.to_array([shuffled], "features")
+    named = RowConverter(demo_runtime.manifest.features).to_array([shuffled], "features")
     assert named.tolist() == [row]
-    assert np.array_equal(named, demo_runtime.rows.to_array([row], "features"))
+    assert np.array_equal(named, RowConverter(demo_runtime.manifest.features).to_array([row], "features"))
 
 
 @pytest.mark.parametrize(
@@ -116,14 +117,14 @@ def test_named_rows_are_reordered_to_feature_order(demo_runtime: PredictionRunti
 )
 def test_invalid_rows_are_refused_not_coerced(demo_runtime: PredictionRuntime, row: object, kind: str) -> None:
     with pytest.raises(InvalidInputError) as raised:
-        demo_runtime.rows.to_array([row], "features")
+        RowConverter(demo_runtime.manifest.features).to_array([row], "features")
     assert raised.value.detail[0]["type"] == kind
     assert raised.value.detail[0]["loc"][0] == "features"
 
 
 def test_batch_errors_name_the_row(demo_runtime: PredictionRuntime) -> None:
     with pytest.raises(InvalidInputError, match=r"instances\.1\.2") as raised:
-        demo_runtime.rows.to_array([[1, 2, 3, 4], [1, 2, "x", 4]], "instances")
+        model_input(demo_runtime, [[1, 2, 3, 4], [1, 2, "x", 4]])
     assert raised.value.detail == [
         {"loc": ["instances", 1, 2], "msg": "petal_length must be a number, got string", "type": "not_a_number"}
     ]

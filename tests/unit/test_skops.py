@@ -37,7 +37,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklambda.artifact import PackagingError, write_model_dir
 from sklambda.packaging import package_model
 from sklambda.training import train_demo
-from tests.support.data import REPO_ROOT, iris_rows
+from tests.support.data import REPO_ROOT, iris_rows, model_input
 
 TREE = "sklearn.tree._tree.Tree"
 
@@ -112,7 +112,7 @@ def test_round_trip_serves_the_same_predictions_as_the_users_model(
     runtime = SklearnRuntime.load(model_dir)
     reference = joblib.load(user_models[kind])
     rows = iris_rows(2000, seed=3)
-    result = runtime.predict(runtime.rows.to_array(rows.tolist(), "instances"), True)
+    result = runtime.predict(model_input(runtime, rows.tolist()), True)
     assert result.labels == reference.predict(rows).tolist()
     assert result.probabilities is not None
     assert [list(row.values()) for row in result.probabilities] == reference.predict_proba(rows).tolist()
@@ -191,9 +191,7 @@ def test_harmless_functions_are_packaged(tmp_path: Path) -> None:
     assert manifest.skops is not None and manifest.skops.trusted_types == []  # numpy ufuncs are skops defaults
     rows = iris_rows(200, seed=4)
     runtime = SklearnRuntime.load(model_dir)
-    assert (
-        runtime.predict(runtime.rows.to_array(rows.tolist(), "instances"), False).labels == model.predict(rows).tolist()
-    )
+    assert runtime.predict(model_input(runtime, rows.tolist()), False).labels == model.predict(rows).tolist()
 
 
 @pytest.mark.parametrize(
@@ -261,7 +259,7 @@ def test_train_demo_as_skops_predicts_like_the_joblib_demo(demo_model_dir: Path,
     assert manifest.skops is not None and manifest.skops.trusted_types == []
     rows = iris_rows(500, seed=5)
     runtime = SklearnRuntime.load(tmp_path / "model")
-    result = runtime.predict(runtime.rows.to_array(rows.tolist(), "instances"), True)
+    result = runtime.predict(model_input(runtime, rows.tolist()), True)
     reference = joblib.load(demo_model_dir / MODEL_FILENAME)
     assert result.labels == reference.predict(rows).tolist()
     assert result.probabilities is not None

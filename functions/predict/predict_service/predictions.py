@@ -31,16 +31,14 @@ class Predictions:
 
 
 class PredictionRuntime(Protocol):
-    """What the app needs from a loaded model: its manifest, its row converter and predict."""
+    """What the app needs from a loaded model: its manifest and predict. Rows become the model's array in the input
+    seam (inputs.RowConverter, built by the app from the manifest), not here."""
 
     @property
     def manifest(self) -> ModelManifest: ...
 
-    @property
-    def rows(self) -> RowConverter: ...
-
     def predict(self, features: np.ndarray, with_probabilities: bool) -> Predictions:
-        """Predict on rows already validated by `self.rows` (finite, right width, right types)."""
+        """Predict on rows already validated and converted by inputs.RowConverter (finite, right width, types)."""
         ...
 
 
