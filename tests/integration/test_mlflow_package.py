@@ -30,11 +30,11 @@ from tests.support.cli import run_cli
 from tests.support.mlflow_registry import (
     ALIAS,
     MODEL_NAME,
-    PIP_REQUIREMENTS,
     SKOPS_TRUSTED_TYPES,
     Registry,
     isolate_from_user_settings,
     registry_in,
+    save_model_dir,
     signature,
 )
 
@@ -169,21 +169,9 @@ def test_package_by_run(tracking: Registry, tmp_path: Path) -> None:
 def test_package_from_directory(
     registry: Registry, tmp_path: Path, serialization_format: str, served_format: str
 ) -> None:
-    import mlflow.sklearn
-
     logged = registry.runs[0].model
     saved = tmp_path / "churn-model"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        mlflow.sklearn.save_model(
-            logged,
-            str(saved),
-            serialization_format=serialization_format,
-            skops_trusted_types=SKOPS_TRUSTED_TYPES if serialization_format == "skops" else None,
-            signature=signature(),
-            input_example=registry.example,
-            pip_requirements=PIP_REQUIREMENTS,
-        )
+    save_model_dir(logged, saved, serialization_format, registry.example)
     model_dir = tmp_path / "model"
     manifest = package(str(saved), model_dir)
     assert manifest.format == served_format

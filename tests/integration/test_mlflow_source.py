@@ -30,7 +30,7 @@ from tests.support.mlflow_registry import (
     Registry,
     isolate_from_user_settings,
     registry_in,
-    signature,
+    save_model_dir,
 )
 
 
@@ -152,21 +152,9 @@ def test_resolve_by_logged_model_id(tracking: Registry) -> None:
 def test_resolve_directory_in_each_serialization(
     registry: Registry, tmp_path: Path, serialization_format: str, trusted: list[str] | None
 ) -> None:
-    import mlflow.sklearn
-
     logged = registry.runs[0].model
     model_dir = tmp_path / "model"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        mlflow.sklearn.save_model(
-            logged,
-            str(model_dir),
-            serialization_format=serialization_format,
-            skops_trusted_types=trusted,
-            signature=signature(),
-            input_example=registry.example,
-            pip_requirements=PIP_REQUIREMENTS,
-        )
+    save_model_dir(logged, model_dir, serialization_format, registry.example)
     assert is_mlflow_source(str(model_dir))
     resolved = resolve_mlflow_source(str(model_dir))
     assert resolved.serialization_format == serialization_format

@@ -137,3 +137,21 @@ def registry_in(root: Path) -> Iterator[Registry]:
                 runs.append(LoggedRun(run.info.run_id, info.model_id, model, accuracy))
             MlflowClient().set_registered_model_alias(MODEL_NAME, ALIAS, "2")
         yield Registry(root, tracking_uri, frame, example, runs)
+
+
+def save_model_dir(model: Any, path: Path, serialization_format: str, example: Any) -> None:
+    """`mlflow.sklearn.save_model` as a user writes a model directory: the churn signature, the given input example,
+    pinned requirements (no inference: it starts a subprocess per model), in one of MLflow's serializations."""
+    import mlflow.sklearn
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlflow.sklearn.save_model(
+            model,
+            str(path),
+            serialization_format=serialization_format,
+            skops_trusted_types=SKOPS_TRUSTED_TYPES if serialization_format == "skops" else None,
+            signature=signature(),
+            input_example=example,
+            pip_requirements=PIP_REQUIREMENTS,
+        )
