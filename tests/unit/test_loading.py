@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -97,3 +98,14 @@ def test_settings_for_init_logs_bad_settings_at_the_default_level_then_raises(
     [line] = [json.loads(text) for text in capsys.readouterr().out.splitlines() if '"CRITICAL"' in text]
     assert line["message"].startswith("settings not valid: MAX_BATCH_ROWS='0' is not valid: ")
     assert [item["setting"] for item in line["detail"]] == ["MAX_BATCH_ROWS", "LOG_LEVEL"]
+
+
+def test_the_init_entry_point_imports_no_numpy_before_it_can_name_a_missing_stack() -> None:
+    # loading.lambda_handler reads the settings and only then imports the app: a layer without numpy must be reported
+    # in its CRITICAL line, which needs loading and config to import without the stack.
+    code = (
+        "import sys, predict_service.loading, predict_service.config; "
+        "print(sorted({'numpy', 'sklearn'} & set(sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

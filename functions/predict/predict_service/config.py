@@ -9,7 +9,6 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .errors import InvalidSettingsError
-from .inputs import DEFAULT_MAX_TEXT_CHARS
 
 # Where the model layer puts the model directory on Lambda. Run elsewhere, MODEL_DIR says where it is (the CLI
 # passes its own default).
@@ -17,6 +16,9 @@ LAMBDA_MODEL_DIR = Path("/opt/model")
 DEFAULT_CORS_ORIGINS = ("http://localhost:5173", "http://127.0.0.1:5173")
 # Lambda's synchronous invocation payload limit is 6 MB; anything bigger could never reach the function there.
 DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024
+# The longest text value accepted (MAX_TEXT_CHARS). Kept here, not in inputs.py: settings are read before numpy can
+# be imported, so that a layer without its stack is reported by name (loading.lambda_handler).
+DEFAULT_MAX_TEXT_CHARS = 10_000
 
 
 class Settings(BaseSettings):

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .config import DEFAULT_MAX_TEXT_CHARS
 from .errors import InvalidInputError
 from .manifest import FeatureSpec, InputLayout
 
@@ -29,8 +30,6 @@ MAX_ECHOED_NAME_CHARS = 64
 MAX_ECHOED_NAMES = 10
 # An unknown category's error lists at most this many of the allowed values (a fitted encoder can know thousands).
 MAX_LISTED_CATEGORIES = 20
-# The default of MAX_TEXT_CHARS (config.py): the longest text value accepted.
-DEFAULT_MAX_TEXT_CHARS = 10_000
 
 Location = list[str | int]
 # Where row `index` of a request is, for error messages: given by whoever decoded the body, since only it knows the
