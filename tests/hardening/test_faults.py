@@ -27,6 +27,7 @@ import sklearn
 from predict_service.manifest import MANIFEST_FILENAME, MODEL_FILENAME, ONNX_FILENAME
 
 from sklambda.served import ServedApp
+from tests.support.cli import run_cli
 from tests.support.data import REPO_ROOT
 
 FUNCTION_DIR = REPO_ROOT / "functions" / "predict"
@@ -150,8 +151,9 @@ def test_lambda_init_fails_with_one_clear_line(broken_model_dir: Path, fault: Lo
 
 @pytest.mark.parametrize(
     ("broken_model_dir", "fault"),
-    # The missing directory is already served in tests/integration/test_cli.py.
-    [param for param in local_params() if param.id != "model directory missing"],
+    # The missing directory is already served in tests/integration/test_cli.py; a model of other library versions
+    # is refused before serving (below).
+    [param for param in local_params() if param.id not in {"model directory missing", "scikit-learn version mismatch"}],
     indirect=["broken_model_dir"],
 )
 def test_serve_reports_not_ready_with_one_clear_line(broken_model_dir: Path, fault: LocalFault) -> None:
@@ -167,6 +169,23 @@ def test_serve_reports_not_ready_with_one_clear_line(broken_model_dir: Path, fau
     assert predict.status_code == 503 and predict.json()["error"].startswith("The model is not loaded")
     service_lines = [line for line in output.splitlines() if line.startswith("{")]
     assert_one_clear_line(log_lines("\n".join(service_lines)), fault.says)
+
+
+def test_serve_refuses_a_model_of_other_library_versions_before_starting(demo_model_dir: Path, tmp_path: Path) -> None:
+    model_dir = tmp_path / "model"
+    shutil.copytree(demo_model_dir, model_dir)
+    edit_manifest(
+        model_dir, versions={"python": "3.11.7", "scikit-learn": "1.5.2", "numpy": "2.0.0", "joblib": "1.4.2"}
+    )
+
+    result = run_cli("serve", "--model-dir", str(model_dir), "--port", "0")
+
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("sklambda serve: error: ")
+    assert f"scikit-learn==1.5.2 ({sklearn.__version__} installed)" in line
+    # The two ways out: the layer built from model.json behind local-api, or those versions installed here.
+    assert f"make sam-build LAYER_MODEL_DIR={model_dir}" in line and "pip install" in line
 
 
 # --- settings ------------------------------------------------------------------------------------------------------
