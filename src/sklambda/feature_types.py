@@ -19,9 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
+from predict_service.manifest import FeatureType as FeatureKind
+from predict_service.manifest import Label as Category
+from predict_service.manifest import TaskKind
 from sklearn.base import is_classifier
 from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
 from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, TfidfVectorizer
@@ -34,17 +37,6 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 from sklearn.utils import get_tags
-
-FeatureKind = Literal["number", "category", "text"]
-TaskKind = Literal[
-    "classification",
-    "regression",
-    "multioutput_classification",
-    "multioutput_regression",
-    "clustering",
-    "outlier_detection",
-]
-Category = str | int | float | bool
 
 TEXT_VECTORIZERS = (CountVectorizer, TfidfVectorizer, HashingVectorizer)
 UNKNOWN_ACCEPTING = ("ignore", "infrequent_if_exist", "use_encoded_value")

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from predict_service.manifest import TaskKind
 
 from .dataframe import DataFrameModelError, fitted_on_dataframe, predicts, rewrite_and_verify, rows_to_array
 from .feature_types import (
     FeatureType,
     FeatureTypeError,
-    TaskKind,
     detect_feature_types,
     is_text_model,
     row_missing_check,
